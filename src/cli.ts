@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config/load.js';
+import { schema } from './config/schema.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { CertificateError, certPaths, ensureCertificates } from './tls/certificates.js';
+
+const HELP = `Usage: keyport <command> [--config FILE]
+
+Commands:
+  start      run the token server and the registry together (quick start)
+  token      run the token server (HTTPS, default port 9002)
+  registry   run the registry (HTTPS, default port 9001)
+  certs      generate missing certificates and keys in the certs directory
+  config     print the effective configuration (secrets hidden)
+  env        list every setting with its environment variable and default
+
+Options:
+  -c, --config FILE   configuration file (JSON); also KEYPORT_CONFIG
+  -h, --help          show this help
+  -v, --version       show the version
+
+Configuration comes from config/*.json, then --config, then KEYPORT_* variables.
+`;
+
+/** A running server component, as returned by the run* functions. */
+export interface Running {
+  name: string;
+  close(): Promise<void>;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`keyport: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`keyport ${pkg.version}\n`);
+    return 0;
+  }
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(HELP);
+    return command || values.help ? 0 : 2;
+  }
+  if (command === 'env') {
+    process.stdout.write(describeSettings());
+    return 0;
+  }
+  if (!['start', 'token', 'registry', 'certs', 'config'].includes(command)) {
+    process.stderr.write(`keyport: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+    return 2;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(values.config ? { file: values.config } : {});
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`keyport: ${e.message}\n`);
+      return 78; // EX_CONFIG: systemd will not loop on a broken configuration
+    }
+    throw e;
+  }
+  const log = createLogger(config.log.level);
+
+  if (command === 'config') {
+    process.stdout.write(JSON.stringify(redactConfig(config), null, 2) + '\n');
+    return 0;
+  }
+
+  try {
+    ensureCertificates({ certsDir: config.tls.certsDir, names: serverNames(config), tokenKeyType: config.tls.tokenKeyType }, log);
+  } catch (e) {
+    if (e instanceof CertificateError) {
+      log.fatal({ err: e.message }, 'certificate problem');
+      process.stderr.write(`keyport: ${e.message}\n`);
+      return 78;
+    }
+    throw e;
+  }
+  if (command === 'certs') {
+    const p = certPaths(config.tls.certsDir);
+    process.stdout.write(`certificates ready in ${config.tls.certsDir}\n  CA for clients: ${p.caCert}\n  token certificate for registries: ${p.tokenCert}\n`);
+    return 0;
+  }
+
+  const running: Running[] = [];
+  try {
+    if (command === 'token' || command === 'start') {
+      const { runTokenServer } = await import('./token/index.js');
+      running.push(await runTokenServer(config, log));
+    }
+    if (command === 'registry' || command === 'start') {
+      const { runRegistry } = await import('./registry/index.js');
+      running.push(await runRegistry(config, log));
+    }
+  } catch (e) {
+    log.fatal({ err: e }, 'start-up failed');
+    process.stderr.write(`keyport: start-up failed: ${(e as Error).message}\n`);
+    await Promise.allSettled(running.map((r) => r.close()));
+    return 1;
+  }
+  await waitForShutdown(running, log);
+  return 0;
+}
+
+function serverNames(config: Config): string[] {
+  const names = [...config.tls.names];
+  if (config.publicHost) names.push(config.publicHost);
+  if (config.bind !== '0.0.0.0' && config.bind !== '::') names.push(config.bind);
+  return names;
+}
+
+function waitForShutdown(running: Running[], log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      Promise.allSettled(running.map((r) => r.close())).then(() => resolve());
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+type SchemaNode = { doc?: string; env?: string; default?: unknown; sensitive?: boolean; format?: unknown };
+
+function walkSchema(node: Record<string, unknown>, prefix: string, out: Array<[string, SchemaNode]>): void {
+  for (const [k, v] of Object.entries(node)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && 'doc' in v) out.push([key, v as SchemaNode]);
+    else if (v && typeof v === 'object') walkSchema(v as Record<string, unknown>, key, out);
+  }
+}
+
+function describeSettings(): string {
+  const rows: Array<[string, SchemaNode]> = [];
+  walkSchema(schema as unknown as Record<string, unknown>, '', rows);
+  return rows
+    .map(([key, n]) => `${key}\n  env: ${n.env}\n  default: ${JSON.stringify(n.default)}\n  ${n.doc}\n`)
+    .join('\n');
+}
+
+function redactConfig(config: Config): unknown {
+  const rows: Array<[string, SchemaNode]> = [];
+  walkSchema(schema as unknown as Record<string, unknown>, '', rows);
+  const copy = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+  for (const [key, n] of rows) {
+    if (!n.sensitive) continue;
+    const parts = key.split('.');
+    let o = copy as Record<string, unknown>;
+    for (const p of parts.slice(0, -1)) o = o[p] as Record<string, unknown>;
+    const last = parts[parts.length - 1]!;
+    if (o[last]) o[last] = '[redacted]';
+  }
+  return copy;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`keyport: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

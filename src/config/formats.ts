@@ -1,0 +1,99 @@
+import convict from 'convict';
+import net from 'node:net';
+
+let registered = false;
+
+/** Custom convict formats; convict 6 ships none for URLs or lists. */
+export function registerFormats(): void {
+  if (registered) return;
+  registered = true;
+
+  convict.addFormat({
+    name: 'url',
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a URL string');
+      let u: URL;
+      try {
+        u = new URL(value);
+      } catch {
+        throw new Error(`must be an absolute http(s) URL, got ${JSON.stringify(value)}`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must use http or https');
+    },
+  });
+
+  convict.addFormat({
+    name: 'optional-url',
+    validate(value: unknown) {
+      if (value === '') return;
+      if (typeof value !== 'string') throw new Error('must be a URL string');
+      let u: URL;
+      try {
+        u = new URL(value);
+      } catch {
+        throw new Error(`must be an absolute https URL, got ${JSON.stringify(value)}`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must use http or https');
+    },
+  });
+
+  convict.addFormat({
+    name: 'host-address',
+    validate(value: unknown) {
+      if (typeof value !== 'string' || value === '') throw new Error('must be an IP address or host name');
+      if (net.isIP(value)) return;
+      if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(value)) {
+        throw new Error(`must be an IP address or host name, got ${JSON.stringify(value)}`);
+      }
+    },
+  });
+
+  convict.addFormat({
+    name: 'non-empty-string',
+    validate(value: unknown) {
+      if (typeof value !== 'string' || value.trim() === '') throw new Error('must be a non-empty string');
+    },
+  });
+
+  convict.addFormat({
+    name: 'positive-int',
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+        throw new Error(`must be a positive integer, got ${JSON.stringify(value)}`);
+      }
+    },
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+  });
+
+  convict.addFormat({
+    name: 'flag',
+    validate(value: unknown) {
+      if (typeof value !== 'boolean') throw new Error(`must be true or false, got ${JSON.stringify(value)}`);
+    },
+    // Strict on purpose: convict's Boolean turns any string but "false" into true,
+    // so a typo like KEYPORT_DELETE_ENABLED=no would silently enable deletes.
+    coerce: (v: unknown) => {
+      if (typeof v !== 'string') return v;
+      const s = v.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(s)) return true;
+      if (['false', '0', 'no', 'off'].includes(s)) return false;
+      return v;
+    },
+  });
+
+  convict.addFormat({
+    name: 'string-list',
+    validate(value: unknown) {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+        throw new Error('must be a list of strings');
+      }
+    },
+    coerce: (v: unknown) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '')
+        : v,
+  });
+}

@@ -1,0 +1,339 @@
+import convict from 'convict';
+import { registerFormats } from './formats.js';
+
+registerFormats();
+
+/**
+ * The one configuration schema for every Keyport process. Keys are grouped by the
+ * component that reads them; every key has an environment variable so a systemd
+ * EnvironmentFile can set anything.
+ */
+export const schema = {
+  bind: {
+    doc: 'Address the HTTPS servers listen on.',
+    format: 'host-address',
+    default: '0.0.0.0',
+    env: 'KEYPORT_BIND',
+  },
+  publicHost: {
+    doc: 'Host name clients use to reach Keyport; used for the default realm and added to the TLS certificate.',
+    format: String,
+    default: '',
+    env: 'KEYPORT_PUBLIC_HOST',
+  },
+  log: {
+    level: {
+      doc: 'Log level.',
+      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      env: 'KEYPORT_LOG_LEVEL',
+    },
+  },
+  tls: {
+    certsDir: {
+      doc: 'Directory holding ca.crt/ca.key, server.crt/server.key and token.crt/token.key. Missing files are generated on start.',
+      format: String,
+      default: './certs',
+      env: 'KEYPORT_CERTS_DIR',
+    },
+    names: {
+      doc: 'Extra DNS names or IP addresses for the server certificate (comma separated).',
+      format: 'string-list',
+      default: [] as string[],
+      env: 'KEYPORT_TLS_NAMES',
+    },
+    tokenKeyType: {
+      doc: 'Key type of a generated token-signing key: ec (P-256, ES256) or rsa (3072 bits, RS256).',
+      format: ['ec', 'rsa'],
+      default: 'ec',
+      env: 'KEYPORT_TOKEN_KEY_TYPE',
+    },
+  },
+  token: {
+    port: {
+      doc: 'HTTPS port of the token server.',
+      format: 'port',
+      default: 9002,
+      env: 'KEYPORT_TOKEN_PORT',
+    },
+    issuer: {
+      doc: 'The iss claim of issued tokens; the registry accepts only this issuer.',
+      format: 'non-empty-string',
+      default: 'keyport',
+      env: 'KEYPORT_ISSUER',
+    },
+    service: {
+      doc: 'The service name (aud claim); clients send it as ?service=.',
+      format: 'non-empty-string',
+      default: 'keyport-registry',
+      env: 'KEYPORT_SERVICE',
+    },
+    realm: {
+      doc: 'Public URL of the token endpoint, sent to clients in the registry challenge. Empty: https://<publicHost or bind>:<token.port>/token.',
+      format: 'optional-url',
+      default: '',
+      env: 'KEYPORT_REALM',
+    },
+    lifetime: {
+      doc: 'Lifetime of access tokens in seconds.',
+      format: 'positive-int',
+      default: 300,
+      env: 'KEYPORT_TOKEN_LIFETIME',
+    },
+    refreshLifetime: {
+      doc: 'Lifetime of refresh tokens (docker identity tokens) in seconds.',
+      format: 'positive-int',
+      default: 7 * 24 * 3600,
+      env: 'KEYPORT_REFRESH_LIFETIME',
+    },
+    maxScopes: {
+      doc: 'Most scopes accepted in one token request.',
+      format: 'positive-int',
+      default: 32,
+      env: 'KEYPORT_TOKEN_MAX_SCOPES',
+    },
+  },
+  keystone: {
+    url: {
+      doc: 'Keystone v3 endpoint, e.g. http://127.0.0.1:5000/v3.',
+      format: 'url',
+      default: 'http://127.0.0.1:5000/v3',
+      env: 'KEYPORT_KEYSTONE_URL',
+    },
+    defaultDomain: {
+      doc: 'Domain (by id) of users who log in with a plain user name.',
+      format: 'non-empty-string',
+      default: 'default',
+      env: 'KEYPORT_KEYSTONE_DEFAULT_DOMAIN',
+    },
+    caFile: {
+      doc: 'CA bundle (PEM) to verify Keystone\'s HTTPS certificate; empty uses the system store.',
+      format: String,
+      default: '',
+      env: 'KEYPORT_KEYSTONE_CA_FILE',
+    },
+    insecure: {
+      doc: 'Skip TLS verification of Keystone (testing only).',
+      format: 'flag',
+      default: false,
+      env: 'KEYPORT_KEYSTONE_INSECURE',
+    },
+    timeout: {
+      doc: 'Timeout of one Keystone request in milliseconds.',
+      format: 'positive-int',
+      default: 5000,
+      env: 'KEYPORT_KEYSTONE_TIMEOUT',
+    },
+    serviceUser: {
+      doc: 'Optional Keystone service account (user name) used to look up roles and re-check users on refresh.',
+      format: String,
+      default: '',
+      env: 'KEYPORT_KEYSTONE_SERVICE_USER',
+    },
+    servicePassword: {
+      doc: 'Password of the service account.',
+      format: String,
+      default: '',
+      sensitive: true,
+      env: 'KEYPORT_KEYSTONE_SERVICE_PASSWORD',
+    },
+    serviceUserDomain: {
+      doc: 'Domain id of the service account.',
+      format: String,
+      default: 'default',
+      env: 'KEYPORT_KEYSTONE_SERVICE_USER_DOMAIN',
+    },
+    serviceProject: {
+      doc: 'Project the service account scopes its token to (it needs a role that may list role assignments, e.g. admin there).',
+      format: String,
+      default: 'admin',
+      env: 'KEYPORT_KEYSTONE_SERVICE_PROJECT',
+    },
+    serviceProjectDomain: {
+      doc: 'Domain id of the service project.',
+      format: String,
+      default: 'default',
+      env: 'KEYPORT_KEYSTONE_SERVICE_PROJECT_DOMAIN',
+    },
+    cacheTtl: {
+      doc: 'Seconds a successful login (and the roles read with it) is reused without asking Keystone again; 0 disables the cache.',
+      format: 'nat',
+      default: 60,
+      env: 'KEYPORT_LOGIN_CACHE_TTL',
+    },
+    cacheSize: {
+      doc: 'Most cached logins kept (least recently used are dropped).',
+      format: 'positive-int',
+      default: 10000,
+      env: 'KEYPORT_LOGIN_CACHE_SIZE',
+    },
+  },
+  throttle: {
+    maxFailures: {
+      doc: 'Failed logins per (user name, client address) within the window before further attempts get 429. Keep it below Keystone\'s lockout_failure_attempts.',
+      format: 'positive-int',
+      default: 3,
+      env: 'KEYPORT_THROTTLE_MAX_FAILURES',
+    },
+    window: {
+      doc: 'Throttle window in seconds.',
+      format: 'positive-int',
+      default: 300,
+      env: 'KEYPORT_THROTTLE_WINDOW',
+    },
+  },
+  policy: {
+    adminRole: {
+      doc: 'Keystone role that makes a user a registry administrator.',
+      format: 'non-empty-string',
+      default: 'admin',
+      env: 'KEYPORT_ADMIN_ROLE',
+    },
+    adminProject: {
+      doc: 'Project on which the admin role must be held.',
+      format: 'non-empty-string',
+      default: 'admin',
+      env: 'KEYPORT_ADMIN_PROJECT',
+    },
+    projectNamespaces: {
+      doc: 'Give each Keystone project a namespace <project>/ for its members.',
+      format: 'flag',
+      default: true,
+      env: 'KEYPORT_PROJECT_NAMESPACES',
+    },
+    pushRoles: {
+      doc: 'Project roles that may push and delete in a project namespace.',
+      format: 'string-list',
+      default: ['member', 'admin'],
+      env: 'KEYPORT_PUSH_ROLES',
+    },
+    sharedNamespaces: {
+      doc: 'Read-only namespaces every authenticated user may pull from; only admins push (comma separated).',
+      format: 'string-list',
+      default: ['public'],
+      env: 'KEYPORT_SHARED_NAMESPACES',
+    },
+    pullOtherUsers: {
+      doc: 'Let any authenticated user pull from other users\' personal namespaces.',
+      format: 'flag',
+      default: false,
+      env: 'KEYPORT_PULL_OTHER_USERS',
+    },
+  },
+  registry: {
+    port: {
+      doc: 'HTTPS port of the registry.',
+      format: 'port',
+      default: 9001,
+      env: 'KEYPORT_REGISTRY_PORT',
+    },
+    trustedTokenCerts: {
+      doc: 'PEM bundle of certificates whose keys may sign tokens (several for key rotation). Empty: <certsDir>/token.crt.',
+      format: String,
+      default: '',
+      env: 'KEYPORT_TRUSTED_TOKEN_CERTS',
+    },
+    deleteEnabled: {
+      doc: 'Allow DELETE of blobs and manifests.',
+      format: 'flag',
+      default: true,
+      env: 'KEYPORT_DELETE_ENABLED',
+    },
+    maxManifestSize: {
+      doc: 'Largest accepted manifest in bytes.',
+      format: 'positive-int',
+      default: 4 * 1024 * 1024,
+      env: 'KEYPORT_MAX_MANIFEST_SIZE',
+    },
+    tokenLeeway: {
+      doc: 'Clock skew tolerated when checking token exp/nbf, in seconds.',
+      format: 'nat',
+      default: 60,
+      env: 'KEYPORT_TOKEN_LEEWAY',
+    },
+    uploadTimeout: {
+      doc: 'Seconds without data after which an upload request is aborted (the session stays and can be resumed).',
+      format: 'positive-int',
+      default: 300,
+      env: 'KEYPORT_UPLOAD_TIMEOUT',
+    },
+  },
+  storage: {
+    driver: {
+      doc: 'Storage driver.',
+      format: ['filesystem', 'memory', 'swift', 's3'],
+      default: 'filesystem',
+      env: 'KEYPORT_STORAGE_DRIVER',
+    },
+    root: {
+      doc: 'Root directory of the filesystem driver.',
+      format: String,
+      default: './data',
+      env: 'KEYPORT_STORAGE_ROOT',
+    },
+    fsync: {
+      doc: 'fsync files and directories before a write is acknowledged (filesystem driver).',
+      format: 'flag',
+      default: true,
+      env: 'KEYPORT_STORAGE_FSYNC',
+    },
+  },
+} as const;
+
+export function createConfig(env: NodeJS.ProcessEnv) {
+  // args: [] so convict never parses the CLI's own argv as configuration.
+  return convict(schema as unknown as convict.Schema<ConfigShape>, { env, args: [] });
+}
+
+/** Plain object type of the validated configuration. */
+export interface ConfigShape {
+  bind: string;
+  publicHost: string;
+  log: { level: string };
+  tls: { certsDir: string; names: string[]; tokenKeyType: 'ec' | 'rsa' };
+  token: {
+    port: number;
+    issuer: string;
+    service: string;
+    realm: string;
+    lifetime: number;
+    refreshLifetime: number;
+    maxScopes: number;
+  };
+  keystone: {
+    url: string;
+    defaultDomain: string;
+    caFile: string;
+    insecure: boolean;
+    timeout: number;
+    serviceUser: string;
+    servicePassword: string;
+    serviceUserDomain: string;
+    serviceProject: string;
+    serviceProjectDomain: string;
+    cacheTtl: number;
+    cacheSize: number;
+  };
+  throttle: { maxFailures: number; window: number };
+  policy: {
+    adminRole: string;
+    adminProject: string;
+    projectNamespaces: boolean;
+    pushRoles: string[];
+    sharedNamespaces: string[];
+    pullOtherUsers: boolean;
+  };
+  registry: {
+    port: number;
+    trustedTokenCerts: string;
+    deleteEnabled: boolean;
+    maxManifestSize: number;
+    tokenLeeway: number;
+    uploadTimeout: number;
+  };
+  storage: {
+    driver: 'filesystem' | 'memory' | 'swift' | 's3';
+    root: string;
+    fsync: boolean;
+  };
+}

@@ -1,0 +1,69 @@
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Express } from 'express';
+import type { Logger } from '../log/logger.js';
+import type { ServerTls } from '../tls/certificates.js';
+
+export interface ListenOptions {
+  bind: string;
+  port: number;
+  tls: ServerTls;
+  log: Logger;
+  /** Body sent when the HTTP parser rejects a request before the app sees it. */
+  parserErrorBody: (status: number, message: string) => object;
+  /** 0 disables the whole-request deadline (long blob uploads); idle sockets still time out. */
+  requestTimeoutMs: number;
+  idleTimeoutMs?: number;
+}
+
+/**
+ * Starts an HTTPS server for an app. Requests Node's parser rejects (oversized headers,
+ * garbage) still get an answer in the API's own JSON error format.
+ */
+export async function listenHttps(app: Express, opts: ListenOptions): Promise<https.Server> {
+  const server = https.createServer(
+    {
+      cert: opts.tls.cert,
+      key: opts.tls.key,
+      minVersion: 'TLSv1.2',
+      maxHeaderSize: 16 * 1024,
+      requestTimeout: opts.requestTimeoutMs,
+      headersTimeout: 30_000,
+      keepAliveTimeout: 65_000,
+    },
+    app,
+  );
+  server.setTimeout(opts.idleTimeoutMs ?? 300_000, (socket: Socket) => socket.destroy());
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const [status, reason, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'request headers are too large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', 'request timed out']
+          : [400, 'Bad Request', 'malformed HTTP request'];
+    const body = JSON.stringify(opts.parserErrorBody(status, message));
+    opts.log.debug({ code: err.code }, 'rejected malformed request');
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  server.on('tlsClientError', (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.bind, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** Stops accepting connections and waits for in-flight requests, up to a limit. */
+export async function closeServer(server: https.Server, graceMs = 10_000): Promise<void> {
+  const done = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await done;
+  clearTimeout(timer);
+}

@@ -1,0 +1,7 @@
+import type { Config } from '../config/load.js';
+import type { Logger } from '../log/logger.js';
+import type { Running } from '../cli.js';
+
+export async function runRegistry(_config: Config, _log: Logger): Promise<Running> {
+  throw new Error('registry not implemented yet');
+}
