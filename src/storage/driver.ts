@@ -1,0 +1,121 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The storage driver interface. It is shaped for object stores as much as for disks
+ * (Docker Distribution's storagedriver is the model): whole small objects, streams in
+ * and out, stat, list, move, delete, reads at an offset and resumable writes.
+ *
+ * Paths are absolute, '/'-separated, and made only of [A-Za-z0-9._:-] components;
+ * drivers reject anything else with InvalidPathError, so a path can never leave the
+ * driver's root.
+ */
+export interface StorageDriver {
+  readonly name: string;
+
+  /** The whole content of a small object. Throws PathNotFoundError. */
+  getContent(path: string): Promise<Buffer>;
+
+  /** Stores a small object atomically: readers see the old or the new content, never a mix. */
+  putContent(path: string, content: Buffer): Promise<void>;
+
+  /** Streams an object from `offset`. Throws PathNotFoundError, InvalidOffsetError. */
+  reader(path: string, offset?: number): Promise<Readable>;
+
+  /**
+   * Opens a resumable writer. With `append`, writing continues after what earlier
+   * writers to the same path closed (possibly in another process or on another host);
+   * without it any previous content is discarded. Content written through a writer is
+   * only guaranteed readable at `path` after commit(); before that, `stat(path).size`
+   * reports what close() has made durable.
+   */
+  writer(path: string, append: boolean): Promise<FileWriter>;
+
+  /** Size and modification time; directories (prefixes) report isDir. Throws PathNotFoundError. */
+  stat(path: string): Promise<FileInfo>;
+
+  /** Direct children of a directory (prefix), as full paths. Throws PathNotFoundError. */
+  list(path: string): Promise<string[]>;
+
+  /** Moves an object, replacing the destination atomically. Throws PathNotFoundError. */
+  move(source: string, dest: string): Promise<void>;
+
+  /** Deletes an object or a whole directory (prefix). Throws PathNotFoundError. */
+  delete(path: string): Promise<void>;
+
+  /**
+   * A URL from which a client can fetch the object directly (Swift TempURL, S3
+   * presigned URL), or undefined when the driver cannot or is configured not to.
+   */
+  redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
+
+  /** Throws when the backing store is unreachable; used by the health checker. */
+  healthCheck?(): Promise<void>;
+
+  /** Releases connections and timers. */
+  close?(): Promise<void>;
+}
+
+export interface FileInfo {
+  path: string;
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+export interface FileWriter {
+  /** Bytes in the file: what earlier writers closed plus what this one accepted. */
+  readonly size: number;
+  /** Appends a chunk; the promise resolves when the driver can take more (backpressure). */
+  write(chunk: Buffer): Promise<void>;
+  /** Makes what was written durable so a later writer can append to it; ends this writer. */
+  close(): Promise<void>;
+  /** Makes the whole content durable and readable at the path; ends this writer. */
+  commit(): Promise<void>;
+  /** Discards everything written to the path, including by earlier writers. */
+  cancel(): Promise<void>;
+}
+
+export class StorageError extends Error {
+  override name = 'StorageError';
+}
+
+export class PathNotFoundError extends StorageError {
+  override name = 'PathNotFoundError';
+  constructor(readonly path: string) {
+    super(`path not found: ${path}`);
+  }
+}
+
+export class InvalidPathError extends StorageError {
+  override name = 'InvalidPathError';
+  constructor(readonly path: string) {
+    super(`invalid path: ${JSON.stringify(path)}`);
+  }
+}
+
+export class InvalidOffsetError extends StorageError {
+  override name = 'InvalidOffsetError';
+  constructor(
+    readonly path: string,
+    readonly offset: number,
+  ) {
+    super(`invalid offset ${offset} for ${path}`);
+  }
+}
+
+/** The backing store cannot be reached or is failing; the registry answers 503. */
+export class StorageUnavailableError extends StorageError {
+  override name = 'StorageUnavailableError';
+}
+
+const PATH_RE = /^(\/[A-Za-z0-9._:-]+)+$/;
+
+/** Throws InvalidPathError unless `p` is a clean absolute driver path. */
+export function checkPath(p: string): void {
+  if (!PATH_RE.test(p) || p.split('/').some((c) => c === '.' || c === '..')) throw new InvalidPathError(p);
+}
+
+/** Like checkPath, but "/" (the root) is also accepted, for list and delete. */
+export function checkDirPath(p: string): void {
+  if (p !== '/') checkPath(p);
+}

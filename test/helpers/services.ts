@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import type { TestContext } from 'node:test';
+
+export interface ServiceInfo {
+  available: boolean;
+  reason?: string;
+  [k: string]: unknown;
+}
+
+export interface ServicesFile {
+  workDir: string;
+  ci: boolean;
+  services: Record<string, ServiceInfo>;
+}
+
+export interface KeystoneService extends ServiceInfo {
+  url: string;
+  adminPassword: string;
+  servicePassword: string;
+  lockoutAttempts: number;
+  dir: string;
+  fixtures: { url: string; projects: Record<string, string>; roles: Record<string, string>; users: Record<string, string> };
+}
+
+let cached: ServicesFile | undefined;
+
+export function servicesFile(): ServicesFile {
+  if (cached) return cached;
+  const file = process.env.KEYPORT_TEST_SERVICES;
+  cached = file && fs.existsSync(file)
+    ? (JSON.parse(fs.readFileSync(file, 'utf8')) as ServicesFile)
+    : { workDir: process.env.KEYPORT_TEST_DIR ?? '/tmp/keyport-test', ci: !!process.env.CI, services: {} };
+  return cached;
+}
+
+export function workDir(): string {
+  return servicesFile().workDir;
+}
+
+/**
+ * The named service, or undefined after marking the test skipped. Under CI a missing
+ * service is a failure, never a skip: integration tests must run there.
+ */
+export function requireService<T extends ServiceInfo>(t: TestContext, name: string): T | undefined {
+  const f = servicesFile();
+  const s = f.services[name];
+  if (s?.available) return s as T;
+  const why = s ? `${name} unavailable: ${s.reason}` : `${name} was not started (run the suite with npm test)`;
+  if (f.ci || process.env.CI) throw new Error(`${why} (CI is set, so this is a failure)`);
+  t.skip(why);
+  return undefined;
+}
+
+export function keystone(t: TestContext): KeystoneService | undefined {
+  return requireService<KeystoneService>(t, 'keystone');
+}

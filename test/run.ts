@@ -1,0 +1,132 @@
+/**
+ * Test entry point: starts the real services once (Keystone, and whatever later suites
+ * register in SERVICES), runs every test file against them, then stops them.
+ *
+ *   node --import tsx test/run.ts [test files or directories...]
+ *
+ * Service details reach the test files through KEYPORT_TEST_SERVICES (a JSON file).
+ * With CI set, a service that fails to start fails the run instead of letting the
+ * tests that need it skip.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServiceInfo, ServicesFile } from './helpers/services.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const workDir = process.env.KEYPORT_TEST_DIR ?? '/tmp/keyport-test';
+const keep = process.env.KEYPORT_TEST_KEEP_SERVICES === '1';
+const ci = !!process.env.CI;
+
+interface ServiceDef {
+  name: string;
+  up: () => ServiceInfo;
+  down: () => void;
+}
+
+function sh(script: string, args: string[], env: Record<string, string>): { ok: boolean; out: string } {
+  const r = spawnSync(path.join(root, 'scripts', script), args, {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+}
+
+const keystoneEnv = {
+  KS_DIR: path.join(workDir, 'keystone'),
+  KS_PORT: '15000',
+  KS_ADMIN_PASSWORD: 'adminpass',
+  KS_SERVICE_PASSWORD: 'keyportpass',
+  KS_LOCKOUT_ATTEMPTS: '5',
+  KS_LOCKOUT_DURATION: '60',
+};
+
+const SERVICES: ServiceDef[] = [
+  {
+    name: 'keystone',
+    up() {
+      const r = sh('keystone.sh', ['up'], keystoneEnv);
+      if (!r.ok) return { available: false, reason: `scripts/keystone.sh up failed:\n${r.out}` };
+      const fixtures = JSON.parse(fs.readFileSync(path.join(keystoneEnv.KS_DIR, 'fixtures.json'), 'utf8'));
+      return {
+        available: true,
+        url: fixtures.url,
+        adminPassword: keystoneEnv.KS_ADMIN_PASSWORD,
+        servicePassword: keystoneEnv.KS_SERVICE_PASSWORD,
+        lockoutAttempts: Number(keystoneEnv.KS_LOCKOUT_ATTEMPTS),
+        dir: keystoneEnv.KS_DIR,
+        fixtures,
+      };
+    },
+    down() {
+      sh('keystone.sh', ['down'], keystoneEnv);
+    },
+  },
+];
+
+function findTests(args: string[]): string[] {
+  const roots = args.length > 0 ? args : [path.join(root, 'test')];
+  const out: string[] = [];
+  const walk = (p: string) => {
+    const st = fs.statSync(p);
+    if (st.isDirectory()) {
+      for (const e of fs.readdirSync(p).sort()) if (e !== 'helpers' && e !== 'fixtures') walk(path.join(p, e));
+    } else if (p.endsWith('.test.ts')) out.push(p);
+  };
+  for (const r of roots) walk(path.resolve(r));
+  return out;
+}
+
+async function main(): Promise<number> {
+  fs.mkdirSync(workDir, { recursive: true });
+  const files = findTests(process.argv.slice(2));
+  if (files.length === 0) {
+    console.error('no test files found');
+    return 1;
+  }
+  const wanted = new Set(
+    (process.env.KEYPORT_TEST_SERVICES_WANTED ?? SERVICES.map((s) => s.name).join(',')).split(',').filter(Boolean),
+  );
+  const services: ServicesFile = { workDir, ci, services: {} };
+  let failed = false;
+  for (const s of SERVICES) {
+    if (!wanted.has(s.name)) continue;
+    const t0 = Date.now();
+    process.stdout.write(`[test] starting ${s.name} ... `);
+    const info = s.up();
+    services.services[s.name] = info;
+    console.log(info.available ? `ready in ${((Date.now() - t0) / 1000).toFixed(1)} s` : `UNAVAILABLE\n${info.reason}`);
+    if (!info.available && ci) failed = true;
+  }
+  const servicesFile = path.join(workDir, 'services.json');
+  fs.writeFileSync(servicesFile, JSON.stringify(services, null, 2));
+
+  let code = 1;
+  if (failed) {
+    console.error('[test] a required service did not start and CI is set: failing the run');
+  } else {
+    const concurrency = process.env.KEYPORT_TEST_CONCURRENCY ?? '2';
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+      {
+        cwd: root,
+        stdio: 'inherit',
+        env: { ...process.env, KEYPORT_TEST_SERVICES: servicesFile, NODE_NO_WARNINGS: '1' },
+      },
+    );
+    code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+  }
+  if (!keep) for (const s of [...SERVICES].reverse()) if (services.services[s.name]?.available) s.down();
+  return code;
+}
+
+main().then(
+  (c) => process.exit(c),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
