@@ -36,7 +36,7 @@ function sh(script: string, args: string[], env: Record<string, string>): { ok: 
 
 const keystoneEnv = {
   KS_DIR: path.join(workDir, 'keystone'),
-  KS_PORT: '15000',
+  KS_PORT: process.env.KEYPORT_TEST_KEYSTONE_PORT ?? '15000',
   KS_ADMIN_PASSWORD: 'adminpass',
   KS_SERVICE_PASSWORD: 'keyportpass',
   KS_LOCKOUT_ATTEMPTS: '5',
