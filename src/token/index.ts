@@ -1,7 +1,94 @@
-import type { Config } from '../config/load.js';
-import type { Logger } from '../log/logger.js';
 import type { Running } from '../cli.js';
+import type { Config } from '../config/load.js';
+import { createApp } from '../http/app.js';
+import { closeServer, listenHttps } from '../http/server.js';
+import type { Logger } from '../log/logger.js';
+import { loadServerTls, loadTokenSigner } from '../tls/certificates.js';
+import { Authenticator } from './authenticator.js';
+import { TokenIssuer } from './issuer.js';
+import { KeystoneClient } from './keystone.js';
+import { errorBody, errorHandler, notFound, tokenRoutes } from './routes.js';
+import { ProjectDirectory, ServiceAccount } from './service-account.js';
+import { LoginThrottle } from './throttle.js';
+import { TokenService } from './token-service.js';
 
-export async function runTokenServer(_config: Config, _log: Logger): Promise<Running> {
-  throw new Error('token server not implemented yet');
+/** Wires the token server from configuration and starts it. */
+export async function runTokenServer(config: Config, rootLog: Logger): Promise<Running> {
+  const log = rootLog.child({ component: 'token' });
+  const signer = loadTokenSigner(config.tls.certsDir);
+  const tls = loadServerTls(config.tls.certsDir);
+  const k = config.keystone;
+  const keystone = new KeystoneClient({ url: k.url, timeout: k.timeout, caFile: k.caFile, insecure: k.insecure }, log);
+
+  let serviceAccount: ServiceAccount | undefined;
+  let directory: ProjectDirectory | undefined;
+  if (k.serviceUser) {
+    serviceAccount = new ServiceAccount(
+      keystone,
+      { user: k.serviceUser, password: k.servicePassword, userDomain: k.serviceUserDomain, project: k.serviceProject, projectDomain: k.serviceProjectDomain },
+      log,
+    );
+    directory = new ProjectDirectory(keystone, serviceAccount, k.defaultDomain);
+  } else {
+    log.warn(
+      'no Keystone service account configured (keystone.serviceUser): refresh tokens carry the roles seen at login, and a user named like a project the user is not a member of cannot be detected',
+    );
+  }
+
+  const shared = new Set(config.policy.sharedNamespaces);
+  const authenticator = new Authenticator(
+    {
+      defaultDomainId: k.defaultDomain,
+      realm: config.realm,
+      cacheTtlSeconds: k.cacheTtl,
+      cacheSize: k.cacheSize,
+      facts: { adminRole: config.policy.adminRole, adminProject: config.policy.adminProject },
+      reservedNamespaces: shared,
+    },
+    {
+      client: keystone,
+      throttle: new LoginThrottle(config.throttle.maxFailures, config.throttle.window * 1000),
+      log,
+      ...(serviceAccount ? { serviceAccount } : {}),
+      ...(directory ? { directory } : {}),
+    },
+  );
+  const issuer = new TokenIssuer(signer, {
+    issuer: config.token.issuer,
+    service: config.token.service,
+    lifetime: config.token.lifetime,
+    refreshLifetime: config.token.refreshLifetime,
+  });
+  const tokens = new TokenService(
+    authenticator,
+    issuer,
+    {
+      projectNamespaces: config.policy.projectNamespaces,
+      pushRoles: new Set(config.policy.pushRoles),
+      sharedNamespaces: shared,
+      pullOtherUsers: config.policy.pullOtherUsers,
+    },
+    config.token.maxScopes,
+    log,
+  );
+
+  const app = createApp(log);
+  app.use(tokenRoutes({ tokens, issuer, keystone, realm: config.realm }));
+  app.use(notFound);
+  app.use(errorHandler);
+
+  const server = await listenHttps(app, {
+    bind: config.bind,
+    port: config.token.port,
+    tls,
+    log,
+    parserErrorBody: (status, message) => errorBody(status, 'invalid_request', message, 'INVALID_REQUEST'),
+    requestTimeoutMs: 30_000,
+    idleTimeoutMs: 120_000,
+  });
+  log.info(
+    { bind: config.bind, port: config.token.port, service: config.token.service, issuer: config.token.issuer, realm: config.realm, kid: signer.kid, keystone: k.url },
+    'token server listening',
+  );
+  return { name: 'token', close: () => closeServer(server) };
 }

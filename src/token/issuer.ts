@@ -1,0 +1,121 @@
+import crypto from 'node:crypto';
+import * as jose from 'jose';
+import type { AccessEntry } from '../distribution/scope.js';
+import type { TokenSigner } from '../tls/certificates.js';
+import { InvalidGrantError } from './errors.js';
+import type { FactsSnapshot } from './facts.js';
+
+export interface IssuerSettings {
+  issuer: string;
+  service: string;
+  lifetime: number;
+  refreshLifetime: number;
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresIn: number;
+  issuedAt: Date;
+}
+
+/** What a refresh token carries: who, and (without a service account) what they could do. */
+export interface RefreshClaims {
+  userId: string;
+  userName: string;
+  domainId: string;
+  applicationCredentialId?: string;
+  /** Present when roles cannot be re-read from Keystone at refresh time. */
+  facts?: FactsSnapshot;
+}
+
+const REFRESH_KIND = 'keyport-refresh';
+
+/**
+ * Mints access tokens (what registries verify) and refresh tokens (docker's identity
+ * token). Both are JWTs signed with the token key; refresh tokens are not stored
+ * anywhere, so they survive restarts and work on every token-server instance holding
+ * the same key. A refresh token's audience differs from the registry's so it can never
+ * be presented to a registry as an access token, and it carries a kind claim so an
+ * access token can never be used as a refresh token.
+ */
+export class TokenIssuer {
+  private readonly x5c: string[];
+  private readonly header: jose.JWTHeaderParameters;
+
+  constructor(
+    private readonly signer: TokenSigner,
+    private readonly settings: IssuerSettings,
+  ) {
+    this.x5c = [Buffer.from(signer.cert.raw).toString('base64')];
+    this.header = { alg: signer.alg, typ: 'JWT', kid: signer.kid, x5c: this.x5c };
+  }
+
+  get service(): string {
+    return this.settings.service;
+  }
+
+  private refreshAudience(): string {
+    return `${this.settings.service}#refresh`;
+  }
+
+  async accessToken(subject: string, access: AccessEntry[]): Promise<IssuedToken> {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new jose.SignJWT({ access })
+      .setProtectedHeader(this.header)
+      .setIssuer(this.settings.issuer)
+      .setSubject(subject)
+      .setAudience(this.settings.service)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + this.settings.lifetime)
+      .setJti(crypto.randomBytes(16).toString('base64url'))
+      .sign(this.signer.key);
+    return { token, expiresIn: this.settings.lifetime, issuedAt: new Date(now * 1000) };
+  }
+
+  async refreshToken(claims: RefreshClaims): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const payload: jose.JWTPayload = { kind: REFRESH_KIND, name: claims.userName, dom: claims.domainId };
+    if (claims.applicationCredentialId) payload.acid = claims.applicationCredentialId;
+    if (claims.facts) payload.facts = claims.facts;
+    return new jose.SignJWT(payload)
+      .setProtectedHeader({ alg: this.signer.alg, typ: 'JWT', kid: this.signer.kid })
+      .setIssuer(this.settings.issuer)
+      .setSubject(claims.userId)
+      .setAudience(this.refreshAudience())
+      .setIssuedAt(now)
+      .setExpirationTime(now + this.settings.refreshLifetime)
+      .setJti(crypto.randomBytes(16).toString('base64url'))
+      .sign(this.signer.key);
+  }
+
+  /** Checks a refresh token; any problem is InvalidGrantError. */
+  async verifyRefreshToken(token: string): Promise<RefreshClaims> {
+    if (token.length > 16_384) throw new InvalidGrantError('refresh token too long');
+    let payload: jose.JWTPayload;
+    try {
+      ({ payload } = await jose.jwtVerify(token, this.signer.cert.publicKey, {
+        issuer: this.settings.issuer,
+        audience: this.refreshAudience(),
+        algorithms: [this.signer.alg],
+        clockTolerance: 30,
+      }));
+    } catch (e) {
+      const reason = e instanceof jose.errors.JWTExpired ? 'refresh token expired; log in again' : 'invalid refresh token';
+      throw new InvalidGrantError(reason);
+    }
+    if (payload.kind !== REFRESH_KIND || typeof payload.sub !== 'string' || typeof payload.name !== 'string' || typeof payload.dom !== 'string') {
+      throw new InvalidGrantError('invalid refresh token');
+    }
+    const claims: RefreshClaims = { userId: payload.sub, userName: payload.name, domainId: payload.dom };
+    if (typeof payload.acid === 'string') claims.applicationCredentialId = payload.acid;
+    if (payload.facts && typeof payload.facts === 'object') claims.facts = payload.facts as FactsSnapshot;
+    return claims;
+  }
+
+  /** The public signing key as a JWK set. */
+  async jwks(): Promise<{ keys: jose.JWK[] }> {
+    const jwk = await jose.exportJWK(this.signer.cert.publicKey);
+    return { keys: [{ ...jwk, kid: this.signer.kid, alg: this.signer.alg, use: 'sig', x5c: this.x5c }] };
+  }
+}

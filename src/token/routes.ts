@@ -1,0 +1,178 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { parseScopes, ScopeError, type ResourceScope } from '../distribution/scope.js';
+import { AuthenticationError, InvalidRequestError, TokenError } from './errors.js';
+import type { TokenIssuer } from './issuer.js';
+import type { KeystoneClient } from './keystone.js';
+import { parseBasicAuth } from './login-name.js';
+import type { TokenResponse, TokenService } from './token-service.js';
+
+export interface RouteDeps {
+  tokens: TokenService;
+  issuer: TokenIssuer;
+  keystone: KeystoneClient;
+  realm: string;
+}
+
+/** The JSON error body of the token server: OAuth 2 fields plus Docker's errors array. */
+export function errorBody(status: number, oauthCode: string, message: string, dockerCode = 'UNAUTHORIZED') {
+  return { error: oauthCode, error_description: message, errors: [{ code: dockerCode, message, detail: null }], status };
+}
+
+function stringParam(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new InvalidRequestError(`parameter ${name} must be given once`);
+  if (value.length > 1024) throw new InvalidRequestError(`parameter ${name} is too long`);
+  return value;
+}
+
+function stringList(value: unknown, name: string): string[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  if (list.some((v) => typeof v !== 'string')) throw new InvalidRequestError(`parameter ${name} is malformed`);
+  return list as string[];
+}
+
+function scopesOf(values: string[]): ResourceScope[] {
+  try {
+    return parseScopes(values);
+  } catch (e) {
+    if (e instanceof ScopeError) throw new InvalidRequestError(e.message, 'invalid_scope');
+    throw e;
+  }
+}
+
+function send(res: Response, r: TokenResponse, withScope: boolean): void {
+  const body: Record<string, unknown> = {
+    token: r.token,
+    access_token: r.token,
+    expires_in: r.expiresIn,
+    issued_at: r.issuedAt.toISOString(),
+  };
+  if (withScope) {
+    body.scope = r.access
+      .filter((a) => a.actions.length > 0)
+      .map((a) => `${a.type}${a.class ? `(${a.class})` : ''}:${a.name}:${a.actions.join(',')}`)
+      .join(' ');
+  }
+  if (r.refreshToken) body.refresh_token = r.refreshToken;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Pragma', 'no-cache');
+  res.status(200).json(body);
+}
+
+export function tokenRoutes(deps: RouteDeps): Router {
+  const router = express.Router({ strict: false });
+  const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 });
+
+  router.get('/token', async (req: Request, res: Response) => {
+    const q = req.query as Record<string, unknown>;
+    const basic = parseBasicAuth(req.get('authorization'));
+    if (!basic) throw new AuthenticationError('authentication required: use your OpenStack user name and password', deps.realm);
+    stringParam(q.account, 'account');
+    const r = await deps.tokens.handle({
+      credentials: { kind: 'basic', basic },
+      service: stringParam(q.service, 'service'),
+      scopes: scopesOf(stringList(q.scope, 'scope')),
+      offline: stringParam(q.offline_token, 'offline_token') === 'true',
+      clientId: stringParam(q.client_id, 'client_id'),
+      clientAddress: req.socket.remoteAddress ?? '',
+      grantType: 'basic',
+      log: req.log,
+    });
+    send(res, r, false);
+  });
+
+  router.post('/token', (req: Request, _res: Response, next: NextFunction) => {
+    if (!req.is('application/x-www-form-urlencoded')) {
+      return next(new InvalidRequestError('the token endpoint takes application/x-www-form-urlencoded forms'));
+    }
+    next();
+  }, form, async (req: Request, res: Response) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const grant = stringParam(b.grant_type, 'grant_type');
+    const common = {
+      service: stringParam(b.service, 'service'),
+      scopes: scopesOf(stringList(b.scope, 'scope')),
+      clientId: stringParam(b.client_id, 'client_id'),
+      clientAddress: req.socket.remoteAddress ?? '',
+      log: req.log,
+    };
+    let r: TokenResponse;
+    if (grant === 'password') {
+      const username = stringParam(b.username, 'username');
+      const password = typeof b.password === 'string' ? b.password : undefined;
+      if (!username || !password) throw new InvalidRequestError('grant_type=password needs username and password');
+      if (password.length > 4096) throw new InvalidRequestError('password too long');
+      r = await deps.tokens.handle({
+        ...common,
+        credentials: { kind: 'basic', basic: { username, password } },
+        offline: stringParam(b.access_type, 'access_type') === 'offline',
+        grantType: 'password',
+      });
+    } else if (grant === 'refresh_token') {
+      const refreshToken = typeof b.refresh_token === 'string' ? b.refresh_token : undefined;
+      if (!refreshToken) throw new InvalidRequestError('grant_type=refresh_token needs refresh_token');
+      r = await deps.tokens.handle({ ...common, credentials: { kind: 'refresh', refreshToken }, offline: false, grantType: 'refresh_token' });
+    } else if (grant === undefined) {
+      throw new InvalidRequestError('grant_type is required');
+    } else {
+      throw new InvalidRequestError(`unsupported grant_type ${JSON.stringify(grant)}`, 'unsupported_grant_type');
+    }
+    send(res, r, true);
+  });
+
+  router.all('/token', (_req: Request, res: Response) => {
+    res.setHeader('Allow', 'GET, POST');
+    res.status(405).json(errorBody(405, 'invalid_request', 'method not allowed', 'UNSUPPORTED'));
+  });
+
+  router.get('/.well-known/jwks.json', async (_req: Request, res: Response) => {
+    res.setHeader('Cache-Control', 'public, max-age=300');
+    res.json(await deps.issuer.jwks());
+  });
+
+  router.get('/healthz', (_req: Request, res: Response) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req: Request, res: Response) => {
+    try {
+      await deps.keystone.ping();
+      res.json({ status: 'ready', keystone: 'reachable' });
+    } catch {
+      res.status(503).json({ status: 'not ready', keystone: 'unreachable' });
+    }
+  });
+
+  return router;
+}
+
+/** The one place token-server errors become HTTP responses. */
+export function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (err instanceof TokenError) {
+    for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+    if (err.status >= 500) req.log.warn({ err: err.message }, 'token request failed');
+    res.status(err.status).json(errorBody(err.status, err.oauthCode, err.message, err.dockerCode));
+    return;
+  }
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e?.type === 'entity.too.large') {
+    res.status(413).json(errorBody(413, 'invalid_request', 'request body too large', 'SIZE_INVALID'));
+    return;
+  }
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+    // body-parser and friends: malformed bodies, bad encodings, too many parameters.
+    res.status(400).json(errorBody(400, 'invalid_request', 'malformed request body', 'INVALID_REQUEST'));
+    return;
+  }
+  req.log.error({ err }, 'unexpected error');
+  res.status(500).json(errorBody(500, 'server_error', 'internal error', 'UNKNOWN'));
+}
+
+export function notFound(_req: Request, res: Response): void {
+  res.status(404).json(errorBody(404, 'invalid_request', 'not found', 'NOT_FOUND'));
+}

@@ -1,0 +1,53 @@
+import { LRUCache } from 'lru-cache';
+
+/**
+ * Counts failed logins per (user name, client address) in a sliding window. Once the
+ * limit is reached further attempts are refused without asking Keystone, so guessing
+ * from one place can never trip Keystone's own lockout and lock the real user out of
+ * the whole cloud. Bounded: the least recently seen keys are forgotten first.
+ */
+export class LoginThrottle {
+  private readonly failures: LRUCache<string, number[]>;
+
+  constructor(
+    private readonly maxFailures: number,
+    private readonly windowMs: number,
+    maxKeys = 100_000,
+  ) {
+    this.failures = new LRUCache({ max: maxKeys, ttl: windowMs, ttlAutopurge: false });
+  }
+
+  private key(user: string, address: string): string {
+    return `${user.toLowerCase()}\0${address}`;
+  }
+
+  private recent(key: string, now: number): number[] {
+    const list = this.failures.get(key);
+    if (!list) return [];
+    const kept = list.filter((t) => now - t < this.windowMs);
+    if (kept.length !== list.length) {
+      if (kept.length === 0) this.failures.delete(key);
+      else this.failures.set(key, kept);
+    }
+    return kept;
+  }
+
+  /** Seconds to wait before another attempt, or 0 when an attempt may go ahead. */
+  retryAfter(user: string, address: string, now = Date.now()): number {
+    const list = this.recent(this.key(user, address), now);
+    if (list.length < this.maxFailures) return 0;
+    const oldestRelevant = list[list.length - this.maxFailures]!;
+    return Math.max(1, Math.ceil((oldestRelevant + this.windowMs - now) / 1000));
+  }
+
+  recordFailure(user: string, address: string, now = Date.now()): void {
+    const key = this.key(user, address);
+    const list = this.recent(key, now);
+    list.push(now);
+    this.failures.set(key, list.slice(-this.maxFailures));
+  }
+
+  recordSuccess(user: string, address: string): void {
+    this.failures.delete(this.key(user, address));
+  }
+}

@@ -1,0 +1,110 @@
+import type { Logger } from '../log/logger.js';
+import { formatScope, type AccessEntry, type ResourceScope } from '../distribution/scope.js';
+import type { Authenticator, Session } from './authenticator.js';
+import { InvalidRequestError } from './errors.js';
+import type { TokenIssuer } from './issuer.js';
+import type { BasicCredentials } from './login-name.js';
+import { grantedActions, type PolicySettings } from './policy.js';
+
+export interface TokenRequest {
+  credentials: { kind: 'basic'; basic: BasicCredentials } | { kind: 'refresh'; refreshToken: string };
+  service: string | undefined;
+  scopes: ResourceScope[];
+  /** Whether the client asked for a refresh token (offline_token=true / access_type=offline). */
+  offline: boolean;
+  clientId: string | undefined;
+  clientAddress: string;
+  grantType: 'basic' | 'password' | 'refresh_token';
+  /** Logger of the HTTP request, so the audit line carries its request id. */
+  log?: Logger;
+}
+
+export interface TokenResponse {
+  token: string;
+  expiresIn: number;
+  issuedAt: Date;
+  refreshToken?: string;
+  access: AccessEntry[];
+}
+
+/**
+ * One token request from credentials to signed JWT: authenticate, decide every scope
+ * with the policy, write the audit line, mint.
+ */
+export class TokenService {
+  constructor(
+    private readonly authenticator: Authenticator,
+    private readonly issuer: TokenIssuer,
+    private readonly policy: PolicySettings,
+    private readonly maxScopes: number,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(req: TokenRequest): Promise<TokenResponse> {
+    if (req.service !== undefined && req.service !== this.issuer.service) {
+      throw new InvalidRequestError(`unknown service ${JSON.stringify(req.service)}; this token server issues tokens for ${JSON.stringify(this.issuer.service)}`);
+    }
+    if (req.scopes.length > this.maxScopes) throw new InvalidRequestError(`too many scopes (at most ${this.maxScopes})`);
+
+    let session: Session;
+    if (req.credentials.kind === 'basic') {
+      session = await this.authenticator.login(req.credentials.basic, req.clientAddress);
+    } else {
+      const claims = await this.issuer.verifyRefreshToken(req.credentials.refreshToken);
+      session = await this.authenticator.refresh(claims);
+    }
+    const { principal, facts } = session;
+
+    const access = mergeScopes(req.scopes);
+    for (const entry of access) {
+      entry.actions = await grantedActions(this.policy, principal.namespace, facts, entry);
+    }
+    (req.log ?? this.log).info(
+      {
+        audit: true,
+        user: principal.userName,
+        userId: principal.userId,
+        domain: principal.domainId,
+        namespace: principal.namespace,
+        method: principal.method,
+        grant: req.grantType,
+        client: req.clientAddress,
+        clientId: req.clientId,
+        requested: req.scopes.map(formatScope),
+        granted: access.map(formatScope),
+      },
+      'token issued',
+    );
+
+    const issued = await this.issuer.accessToken(principal.userName, access);
+    const res: TokenResponse = { ...issued, access };
+    if (req.offline && req.credentials.kind === 'basic') {
+      res.refreshToken = await this.issuer.refreshToken({
+        userId: principal.userId,
+        userName: principal.userName,
+        domainId: principal.domainId,
+        ...(principal.applicationCredentialId ? { applicationCredentialId: principal.applicationCredentialId } : {}),
+        // Roles travel in the token only when they cannot be re-read at refresh time.
+        ...(this.authenticator.hasServiceAccount && !principal.applicationCredentialId ? {} : { facts: await facts.snapshot() }),
+      });
+    }
+    return res;
+  }
+}
+
+/** One access entry per resource, with the union of the actions asked for it. */
+function mergeScopes(scopes: ResourceScope[]): AccessEntry[] {
+  const byKey = new Map<string, AccessEntry>();
+  for (const s of scopes) {
+    const key = `${s.type}\0${s.class ?? ''}\0${s.name}`;
+    const existing = byKey.get(key);
+    if (existing) {
+      for (const a of s.actions) if (!existing.actions.includes(a)) existing.actions.push(a);
+    } else {
+      const entry: AccessEntry = { type: s.type, name: s.name, actions: [...s.actions] };
+      if (s.class) entry.class = s.class;
+      byKey.set(key, entry);
+    }
+  }
+  return [...byKey.values()];
+}
