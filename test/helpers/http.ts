@@ -16,6 +16,8 @@ export interface RequestOptions {
   ca?: string | Buffer;
   agent?: http.Agent | false;
   timeoutMs?: number;
+  /** Source address, e.g. 127.0.0.2 to look like another client. */
+  localAddress?: string;
 }
 
 /** A plain HTTP(S) request with an explicit CA; resolves for every status code. */
@@ -30,6 +32,7 @@ export function request(url: string, opts: RequestOptions = {}): Promise<Respons
         headers: opts.headers,
         ca: opts.ca,
         agent: opts.agent,
+        localAddress: opts.localAddress,
         timeout: opts.timeoutMs ?? 30_000,
       },
       (res) => {
