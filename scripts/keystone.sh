@@ -10,7 +10,7 @@
 #   KS_ADMIN_PASSWORD=adminpass        password of the bootstrap admin user
 #   KS_SERVICE_PASSWORD=keyportpass    password of the 'keyport' service account
 #   KS_DEMO_USERS=0                    1: also create alice and bob (quick start)
-#   KS_LOCKOUT_ATTEMPTS=5              keystone's own lockout ([security_compliance])
+#   KS_LOCKOUT_ATTEMPTS=5              keystone's own lockout ([security_compliance]; 0 = off)
 #   KS_HASH_ROUNDS=4                   bcrypt rounds for new passwords (fast for tests)
 #   KS_SWIFT_URL=                      object-store endpoint to put in the catalog
 # `up` is idempotent. On success it prints "keystone: READY <url>" and writes
@@ -69,9 +69,7 @@ key_repository = $KS_DIR/fernet-keys
 key_repository = $KS_DIR/credential-keys
 [identity]
 password_hash_rounds = $KS_HASH_ROUNDS
-[security_compliance]
-lockout_failure_attempts = $KS_LOCKOUT_ATTEMPTS
-lockout_duration = $KS_LOCKOUT_DURATION
+$( [ "$KS_LOCKOUT_ATTEMPTS" -gt 0 ] && printf '[security_compliance]\nlockout_failure_attempts = %s\nlockout_duration = %s\n' "$KS_LOCKOUT_ATTEMPTS" "$KS_LOCKOUT_DURATION" )
 [cache]
 enabled = true
 # memory_pickle: the plain memory backend hands out shared dicts keystone mutates,

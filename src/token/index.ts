@@ -69,7 +69,6 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
       pullOtherUsers: config.policy.pullOtherUsers,
     },
     config.token.maxScopes,
-    log,
   );
 
   const app = createApp(log);

@@ -41,7 +41,11 @@ function scopesOf(values: string[]): ResourceScope[] {
   }
 }
 
-function send(res: Response, r: TokenResponse, withScope: boolean): void {
+/**
+ * Sends a token and writes the request's single log line: the audit record (who,
+ * from where, requested and granted scopes) with the access-log fields.
+ */
+function send(req: Request, res: Response, r: TokenResponse, withScope: boolean): void {
   const body: Record<string, unknown> = {
     token: r.token,
     access_token: r.token,
@@ -57,6 +61,9 @@ function send(res: Response, r: TokenResponse, withScope: boolean): void {
   if (r.refreshToken) body.refresh_token = r.refreshToken;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Pragma', 'no-cache');
+  // Logged before the answer leaves, so the record exists whenever the client has the token.
+  req.log.info({ ...r.audit, method: req.method, path: req.path, status: 200, ms: Date.now() - res.locals.started }, 'token issued');
+  res.locals.logged = true;
   res.status(200).json(body);
 }
 
@@ -77,9 +84,8 @@ export function tokenRoutes(deps: RouteDeps): Router {
       clientId: stringParam(q.client_id, 'client_id'),
       clientAddress: req.socket.remoteAddress ?? '',
       grantType: 'basic',
-      log: req.log,
     });
-    send(res, r, false);
+    send(req, res, r, false);
   });
 
   router.post('/token', (req: Request, _res: Response, next: NextFunction) => {
@@ -95,7 +101,6 @@ export function tokenRoutes(deps: RouteDeps): Router {
       scopes: scopesOf(stringList(b.scope, 'scope')),
       clientId: stringParam(b.client_id, 'client_id'),
       clientAddress: req.socket.remoteAddress ?? '',
-      log: req.log,
     };
     let r: TokenResponse;
     if (grant === 'password') {
@@ -118,7 +123,7 @@ export function tokenRoutes(deps: RouteDeps): Router {
     } else {
       throw new InvalidRequestError(`unsupported grant_type ${JSON.stringify(grant)}`, 'unsupported_grant_type');
     }
-    send(res, r, true);
+    send(req, res, r, true);
   });
 
   router.all('/token', (_req: Request, res: Response) => {

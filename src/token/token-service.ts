@@ -1,4 +1,3 @@
-import type { Logger } from '../log/logger.js';
 import { formatScope, type AccessEntry, type ResourceScope } from '../distribution/scope.js';
 import type { Authenticator, Session } from './authenticator.js';
 import { InvalidRequestError } from './errors.js';
@@ -15,8 +14,6 @@ export interface TokenRequest {
   clientId: string | undefined;
   clientAddress: string;
   grantType: 'basic' | 'password' | 'refresh_token';
-  /** Logger of the HTTP request, so the audit line carries its request id. */
-  log?: Logger;
 }
 
 export interface TokenResponse {
@@ -25,6 +22,8 @@ export interface TokenResponse {
   issuedAt: Date;
   refreshToken?: string;
   access: AccessEntry[];
+  /** The decision record: who asked for what from where, and what they got. */
+  audit: Record<string, unknown>;
 }
 
 /**
@@ -37,7 +36,6 @@ export class TokenService {
     private readonly issuer: TokenIssuer,
     private readonly policy: PolicySettings,
     private readonly maxScopes: number,
-    private readonly log: Logger,
   ) {}
 
   async handle(req: TokenRequest): Promise<TokenResponse> {
@@ -59,25 +57,22 @@ export class TokenService {
     for (const entry of access) {
       entry.actions = await grantedActions(this.policy, principal.namespace, facts, entry);
     }
-    (req.log ?? this.log).info(
-      {
+    const audit = {
         audit: true,
         user: principal.userName,
         userId: principal.userId,
         domain: principal.domainId,
         namespace: principal.namespace,
-        method: principal.method,
+        auth: principal.method,
         grant: req.grantType,
         client: req.clientAddress,
         clientId: req.clientId,
         requested: req.scopes.map(formatScope),
         granted: access.map(formatScope),
-      },
-      'token issued',
-    );
+    };
 
     const issued = await this.issuer.accessToken(principal.userName, access);
-    const res: TokenResponse = { ...issued, access };
+    const res: TokenResponse = { ...issued, access, audit };
     if (req.offline && req.credentials.kind === 'basic') {
       res.refreshToken = await this.issuer.refreshToken({
         userId: principal.userId,
