@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config/load.js';
-import { schema } from './config/schema.js';
+import { markdownReference, settings, textReference } from './config/reference.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { CertificateError, certPaths, ensureCertificates } from './tls/certificates.js';
 
@@ -14,6 +14,7 @@ Commands:
   certs      generate missing certificates and keys in the certs directory
   config     print the effective configuration (secrets hidden)
   env        list every setting with its environment variable and default
+             ("keyport env markdown" prints the README table)
 
 Options:
   -c, --config FILE   configuration file (JSON); also KEYPORT_CONFIG
@@ -58,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   if (command === 'env') {
-    process.stdout.write(describeSettings());
+    process.stdout.write(positionals[1] === 'markdown' ? markdownReference() + '\n' : textReference());
     return 0;
   }
   if (!['start', 'token', 'registry', 'certs', 'config'].includes(command)) {
@@ -140,30 +141,10 @@ function waitForShutdown(running: Running[], log: Logger): Promise<void> {
   });
 }
 
-type SchemaNode = { doc?: string; env?: string; default?: unknown; sensitive?: boolean; format?: unknown };
-
-function walkSchema(node: Record<string, unknown>, prefix: string, out: Array<[string, SchemaNode]>): void {
-  for (const [k, v] of Object.entries(node)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (v && typeof v === 'object' && 'doc' in v) out.push([key, v as SchemaNode]);
-    else if (v && typeof v === 'object') walkSchema(v as Record<string, unknown>, key, out);
-  }
-}
-
-function describeSettings(): string {
-  const rows: Array<[string, SchemaNode]> = [];
-  walkSchema(schema as unknown as Record<string, unknown>, '', rows);
-  return rows
-    .map(([key, n]) => `${key}\n  env: ${n.env}\n  default: ${JSON.stringify(n.default)}\n  ${n.doc}\n`)
-    .join('\n');
-}
-
 function redactConfig(config: Config): unknown {
-  const rows: Array<[string, SchemaNode]> = [];
-  walkSchema(schema as unknown as Record<string, unknown>, '', rows);
   const copy = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
-  for (const [key, n] of rows) {
-    if (!n.sensitive) continue;
+  for (const { key, sensitive } of settings()) {
+    if (!sensitive) continue;
     const parts = key.split('.');
     let o = copy as Record<string, unknown>;
     for (const p of parts.slice(0, -1)) o = o[p] as Record<string, unknown>;
