@@ -64,6 +64,18 @@ const SERVICES: ServiceDef[] = [
       sh('keystone.sh', ['down'], keystoneEnv);
     },
   },
+  {
+    name: 'dockerd',
+    up() {
+      const dir = path.join(workDir, 'docker');
+      const r = sh('dockerd.sh', ['up'], { DOCKERD_DIR: dir });
+      if (!r.ok) return { available: false, reason: `scripts/dockerd.sh up failed:\n${r.out}` };
+      return { available: true, socket: path.join(dir, 'docker.sock'), dir };
+    },
+    down() {
+      sh('dockerd.sh', ['down'], { DOCKERD_DIR: path.join(workDir, 'docker') });
+    },
+  },
 ];
 
 function findTests(args: string[]): string[] {

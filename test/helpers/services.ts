@@ -54,3 +54,12 @@ export function requireService<T extends ServiceInfo>(t: TestContext, name: stri
 export function keystone(t: TestContext): KeystoneService | undefined {
   return requireService<KeystoneService>(t, 'keystone');
 }
+
+export interface DockerdService extends ServiceInfo {
+  socket: string;
+  dir: string;
+}
+
+export function dockerd(t: TestContext): DockerdService | undefined {
+  return requireService<DockerdService>(t, 'dockerd');
+}
