@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { FilesystemDriver } from '../../src/storage/filesystem.js';
+import { tempDir } from '../helpers/keyport.js';
+import { driverConformance } from './driver-suite.js';
+
+driverConformance('filesystem', async () => {
+  const root = tempDir('fsdriver');
+  return {
+    driver: new FilesystemDriver({ root, fsync: true }),
+    second: async () => new FilesystemDriver({ root, fsync: true }),
+  };
+});
+
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
+test('filesystem: everything stays under the root and no temporary files are left behind', async () => {
+  const parent = tempDir('fsroot');
+  const root = path.join(parent, 'root');
+  const d = new FilesystemDriver({ root, fsync: true });
+  await d.putContent('/a/b', Buffer.from('x'));
+  await Promise.all(Array.from({ length: 20 }, (_, i) => d.putContent('/race', Buffer.from(String(i)))));
+  const w = await d.writer('/up/data', false);
+  await w.write(Buffer.from('y'));
+  await w.commit();
+  await d.move('/up/data', '/final/data');
+  await assert.rejects(d.putContent('/../outside', Buffer.from('x')));
+  assert.deepEqual(fs.readdirSync(parent), ['root'], 'nothing written next to the root');
+  const files = walk(root).map((f) => path.relative(root, f)).sort();
+  assert.deepEqual(files, ['a/b', 'final/data', 'race']);
+});
+
+test('filesystem: a putContent interrupted before its rename leaves the old content intact', async () => {
+  const root = tempDir('fscrash');
+  const d = new FilesystemDriver({ root, fsync: true });
+  await d.putContent('/m/link', Buffer.from('old'));
+  // A writer killed mid-way leaves only a temporary file, which readers never see.
+  fs.writeFileSync(path.join(root, 'm', '.tmp-deadbeef'), 'half-writ');
+  assert.equal((await d.getContent('/m/link')).toString(), 'old');
+  assert.deepEqual(await d.list('/m'), ['/m/link']);
+});
