@@ -1,7 +1,88 @@
-import type { Config } from '../config/load.js';
-import type { Logger } from '../log/logger.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Running } from '../cli.js';
+import type { Config } from '../config/load.js';
+import { closeServer, listenHttps } from '../http/server.js';
+import type { Logger } from '../log/logger.js';
+import { createStorageDriver } from '../storage/factory.js';
+import { loadServerTls, parseCertificateBundle } from '../tls/certificates.js';
+import { TokenVerifier } from './auth/token-verifier.js';
+import { registryApp } from './app.js';
+import { errorBody } from './http-errors.js';
+import { BlobStore } from './store/blobs.js';
+import { listRepositories } from './store/catalog.js';
+import { UploadStore } from './store/uploads.js';
 
-export async function runRegistry(_config: Config, _log: Logger): Promise<Running> {
-  throw new Error('registry not implemented yet');
+/** Certificates whose keys may sign tokens: the configured bundle, else the local token.crt. */
+function trustedTokenCertificates(config: Config) {
+  const file = config.registry.trustedTokenCerts || path.join(config.tls.certsDir, 'token.crt');
+  let pem: string;
+  try {
+    pem = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read trusted token certificates ${file}: ${(e as Error).message}`);
+  }
+  const certs = parseCertificateBundle(pem);
+  if (certs.length === 0) throw new Error(`${file} holds no certificates`);
+  return certs;
+}
+
+const UPLOAD_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+
+/** Wires the registry from configuration and starts it. */
+export async function runRegistry(config: Config, rootLog: Logger): Promise<Running> {
+  const log = rootLog.child({ component: 'registry' });
+  const tls = loadServerTls(config.tls.certsDir);
+  const trusted = trustedTokenCertificates(config);
+  const verifier = new TokenVerifier({
+    issuer: config.token.issuer,
+    service: config.token.service,
+    leewaySeconds: config.registry.tokenLeeway,
+    trusted,
+  });
+  const driver = await createStorageDriver(config, log);
+  const app = registryApp({
+    driver,
+    verifier,
+    realm: config.realm,
+    service: config.token.service,
+    settings: { deleteEnabled: config.registry.deleteEnabled, maxManifestSize: config.registry.maxManifestSize },
+    log,
+  });
+  const server = await listenHttps(app, {
+    bind: config.bind,
+    port: config.registry.port,
+    tls,
+    log,
+    parserErrorBody: (_status, message) => errorBody('UNSUPPORTED', message),
+    // Blob uploads may take hours on slow links; only idle connections are cut.
+    requestTimeoutMs: 0,
+    idleTimeoutMs: config.registry.uploadTimeout * 1000,
+  });
+
+  // Abandoned upload sessions are removed after a week, as Docker Distribution does.
+  const uploads = new UploadStore(driver, new BlobStore(driver));
+  const purge = async () => {
+    try {
+      const removed = await uploads.purge(await listRepositories(driver), UPLOAD_MAX_AGE_MS);
+      if (removed > 0) log.info({ removed }, 'purged abandoned uploads');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'upload purge failed');
+    }
+  };
+  const purgeTimer = setInterval(purge, 24 * 3600 * 1000);
+  purgeTimer.unref();
+
+  log.info(
+    { bind: config.bind, port: config.registry.port, storage: driver.name, realm: config.realm, service: config.token.service, trustedCerts: trusted.length },
+    'registry listening',
+  );
+  return {
+    name: 'registry',
+    close: async () => {
+      clearInterval(purgeTimer);
+      await closeServer(server);
+      await driver.close?.();
+    },
+  };
 }

@@ -1,0 +1,29 @@
+import type { AccessEntry } from '../../distribution/scope.js';
+
+/** What a request needs from the token, e.g. repository alice/app: pull, push. */
+export interface RequiredAccess {
+  type: 'repository' | 'registry';
+  name: string;
+  actions: string[];
+}
+
+/** True when the token's access entries grant every required action ('*' grants all). */
+export function grants(access: AccessEntry[], need: RequiredAccess): boolean {
+  const have = new Set<string>();
+  for (const e of access) if (e.type === need.type && e.name === need.name) for (const a of e.actions) have.add(a);
+  if (have.has('*')) return true;
+  return need.actions.every((a) => have.has(a));
+}
+
+export function scopeString(need: RequiredAccess): string {
+  return `${need.type}:${need.name}:${need.actions.join(',')}`;
+}
+
+/** The WWW-Authenticate challenge Docker clients follow to the token server. */
+export function bearerChallenge(realm: string, service: string, need: RequiredAccess | undefined, error?: 'invalid_token' | 'insufficient_scope'): string {
+  const q = (s: string) => s.replace(/["\\]/g, '');
+  let h = `Bearer realm="${q(realm)}",service="${q(service)}"`;
+  if (need) h += `,scope="${q(scopeString(need))}"`;
+  if (error) h += `,error="${error}"`;
+  return h;
+}

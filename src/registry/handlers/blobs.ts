@@ -1,0 +1,93 @@
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Request, Response } from 'express';
+import { parseDigest } from '../../distribution/reference.js';
+import { errors } from '../errors.js';
+import type { Route } from '../routes.js';
+import type { Context } from './context.js';
+
+type BlobRoute = Extract<Route, { kind: 'blob' }>;
+
+/** Parses a single "bytes=a-b" range; undefined means serve everything. */
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined; // unsupported forms (several ranges): whole blob
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw errors.rangeInvalid('empty suffix range', size);
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) throw errors.rangeInvalid(`${header} of ${size} bytes`, size);
+  return { start, end };
+}
+
+/** Passes on the first `n` bytes, then ends. */
+function limit(n: number): Transform {
+  let left = n;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left <= 0) return cb();
+      const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
+      left -= part.length;
+      cb(null, part);
+    },
+  });
+}
+
+export async function getBlob(ctx: Context<BlobRoute>, req: Request, res: Response): Promise<void> {
+  const digest = parseDigest(ctx.route.digest);
+  if (!digest) throw errors.digestMalformed(ctx.route.digest);
+  const size = await ctx.blobs.describe(ctx.route.name, digest);
+  if (size === undefined) throw errors.blobUnknown(digest.value);
+  res.setHeader('Docker-Content-Digest', digest.value);
+  res.setHeader('ETag', `"${digest.value}"`);
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Cache-Control', 'max-age=31536000');
+  if (req.method === 'HEAD') {
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('Content-Length', size);
+    res.status(200).end();
+    return;
+  }
+  const redirect = await ctx.blobs.redirectURL(digest, 'GET');
+  if (redirect) {
+    res.setHeader('Location', redirect);
+    res.status(307).end();
+    return;
+  }
+  const range = parseRange(req.get('range'), size);
+  res.setHeader('Content-Type', 'application/octet-stream');
+  if (range) {
+    const length = range.end - range.start + 1;
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    res.setHeader('Content-Length', length);
+    res.status(206);
+    const body = await ctx.blobs.open(digest, range.start);
+    await pipeline(body, limit(length), res);
+    return;
+  }
+  res.setHeader('Content-Length', size);
+  res.status(200);
+  if (size === 0) {
+    res.end();
+    return;
+  }
+  await pipeline(await ctx.blobs.open(digest), res);
+}
+
+export async function deleteBlob(ctx: Context<BlobRoute>, _req: Request, res: Response): Promise<void> {
+  if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
+  const digest = parseDigest(ctx.route.digest);
+  if (!digest) throw errors.digestMalformed(ctx.route.digest);
+  if (!(await ctx.blobs.unlink(ctx.route.name, digest))) throw errors.blobUnknown(digest.value);
+  res.setHeader('Docker-Content-Digest', digest.value);
+  res.setHeader('Content-Length', 0);
+  res.status(202).end();
+}

@@ -1,0 +1,101 @@
+import type { Request, Response } from 'express';
+import { parseDigest } from '../../distribution/reference.js';
+import { errors } from '../errors.js';
+import { accepts, isIndexMediaType, MediaTypes, type Descriptor } from '../manifest.js';
+import type { Route } from '../routes.js';
+import { page } from '../store/catalog.js';
+import { parseReference, type StoredManifest } from '../store/manifests.js';
+import { nextLink, pageSize, type Context } from './context.js';
+
+type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
+type TagsRoute = Extract<Route, { kind: 'tags' }>;
+type ReferrersRoute = Extract<Route, { kind: 'referrers' }>;
+
+async function readBody(req: Request, limit: number): Promise<Buffer> {
+  const announced = req.get('content-length');
+  if (announced && Number(announced) > limit) {
+    req.resume();
+    throw errors.tooLarge('manifest', limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > limit) {
+      req.resume();
+      throw errors.tooLarge('manifest', limit);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Content negotiation: a client that does not accept an index gets the linux/amd64
+ * image of it when that one is acceptable (what old docker clients need); otherwise
+ * the stored manifest is served as it is.
+ */
+async function negotiate(ctx: Context<ManifestRoute>, req: Request, m: StoredManifest): Promise<StoredManifest> {
+  const accept = req.get('accept');
+  if (accepts(accept, m.mediaType) || !isIndexMediaType(m.mediaType)) return m;
+  const child = m.parsed.manifests.find(
+    (e) => e.descriptor.platform?.os === 'linux' && e.descriptor.platform?.architecture === 'amd64' && accepts(accept, e.descriptor.mediaType),
+  );
+  if (!child) return m;
+  try {
+    return await ctx.manifests.get(ctx.route.name, { kind: 'digest', digest: child.digest });
+  } catch {
+    return m;
+  }
+}
+
+export async function getManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
+  const ref = parseReference(ctx.route.reference);
+  const m = await negotiate(ctx, req, await ctx.manifests.get(ctx.route.name, ref));
+  res.setHeader('Content-Type', m.mediaType);
+  res.setHeader('Content-Length', m.body.length);
+  res.setHeader('Docker-Content-Digest', m.digest.value);
+  res.setHeader('ETag', `"${m.digest.value}"`);
+  res.status(200);
+  if (req.method === 'HEAD') res.end();
+  else res.end(m.body);
+}
+
+export async function putManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
+  const ref = parseReference(ctx.route.reference);
+  const body = await readBody(req, ctx.settings.maxManifestSize);
+  const stored = await ctx.manifests.put(ctx.route.name, ref, body, req.get('content-type'));
+  res.setHeader('Location', `/v2/${ctx.route.name}/manifests/${stored.digest.value}`);
+  res.setHeader('Docker-Content-Digest', stored.digest.value);
+  if (stored.parsed.subject) res.setHeader('OCI-Subject', stored.parsed.subject.value);
+  res.setHeader('Content-Length', 0);
+  res.status(201).end();
+}
+
+export async function deleteManifest(ctx: Context<ManifestRoute>, _req: Request, res: Response): Promise<void> {
+  if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
+  await ctx.manifests.delete(ctx.route.name, parseReference(ctx.route.reference));
+  res.setHeader('Content-Length', 0);
+  res.status(202).end();
+}
+
+export async function listTags(ctx: Context<TagsRoute>, req: Request, res: Response): Promise<void> {
+  const q = req.query as Record<string, unknown>;
+  const n = pageSize(q.n, (v) => errors.paginationInvalid(v));
+  const last = typeof q.last === 'string' ? q.last : undefined;
+  const all = await ctx.manifests.tags(ctx.route.name);
+  const p = page(all, n, last);
+  if (p.more && n !== undefined) res.setHeader('Link', nextLink(`/v2/${ctx.route.name}/tags/list`, n, p.items[p.items.length - 1]!));
+  res.status(200).json({ name: ctx.route.name, tags: p.items });
+}
+
+export async function listReferrers(ctx: Context<ReferrersRoute>, req: Request, res: Response): Promise<void> {
+  const subject = parseDigest(ctx.route.digest);
+  if (!subject) throw errors.digestMalformed(ctx.route.digest);
+  const q = req.query as Record<string, unknown>;
+  const artifactType = typeof q.artifactType === 'string' && q.artifactType !== '' ? q.artifactType : undefined;
+  const manifests: Descriptor[] = await ctx.manifests.referrers(ctx.route.name, subject, artifactType);
+  if (artifactType) res.setHeader('OCI-Filters-Applied', 'artifactType');
+  res.setHeader('Content-Type', MediaTypes.ociIndex);
+  res.status(200).end(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+}

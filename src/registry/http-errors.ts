@@ -1,0 +1,44 @@
+import type { NextFunction, Request, Response } from 'express';
+import { InvalidPathError, StorageUnavailableError } from '../storage/driver.js';
+import { errors, RegistryError } from './errors.js';
+
+export function errorBody(code: string, message: string, detail?: unknown) {
+  return { errors: [{ code, message, detail: detail ?? null }] };
+}
+
+/** Client gone mid-request: nothing to answer. */
+function isClientAbort(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error)?.message === 'aborted';
+}
+
+/** The one place registry errors become HTTP responses, in the OCI error format. */
+export function registryErrorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+  let e: RegistryError;
+  if (err instanceof RegistryError) e = err;
+  else if (err instanceof StorageUnavailableError) {
+    req.log.warn({ err: err.message }, 'storage unavailable');
+    e = errors.unavailable('the storage backend is unreachable; try again later');
+    e.headers['Retry-After'] = '10';
+  } else if (err instanceof InvalidPathError) e = errors.nameInvalid(err.path);
+  else if (isClientAbort(err)) {
+    req.log.info({ err: (err as Error).message }, 'client went away');
+    if (!res.headersSent) res.status(400);
+    res.destroy();
+    return;
+  } else {
+    req.log.error({ err }, 'unexpected error');
+    e = new RegistryError('UNKNOWN', 'internal error');
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
+  res.status(e.status);
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  res.json(errorBody(e.code, e.message, e.detail));
+}

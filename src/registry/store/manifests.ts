@@ -1,0 +1,193 @@
+import crypto from 'node:crypto';
+import { isValidTag, parseDigest, type Digest } from '../../distribution/reference.js';
+import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
+import { errors } from '../errors.js';
+import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../manifest.js';
+import type { BlobStore } from './blobs.js';
+import { paths } from './paths.js';
+
+export interface StoredManifest {
+  digest: Digest;
+  body: Buffer;
+  mediaType: string;
+  parsed: ParsedManifest;
+}
+
+export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
+
+/** Parses a manifest reference (tag or digest) from a URL; MANIFEST_INVALID-style errors for garbage. */
+export function parseReference(ref: string): Reference {
+  if (ref.includes(':')) {
+    const digest = parseDigest(ref);
+    if (!digest) throw errors.digestMalformed(ref);
+    return { kind: 'digest', digest };
+  }
+  if (!isValidTag(ref)) throw errors.tagInvalid(ref);
+  return { kind: 'tag', tag: ref };
+}
+
+async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
+  try {
+    return parseDigest((await driver.getContent(path)).toString('utf8').trim());
+  } catch (e) {
+    if (e instanceof PathNotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Manifests, tags and the referrers index of each repository. A manifest's bytes are
+ * stored as a blob (so they are served byte for byte and deduplicated); the repository
+ * holds a revision link, tags point at revisions, and manifests with a subject are
+ * listed under that subject for the referrers API.
+ */
+export class ManifestStore {
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  async put(name: string, ref: Reference, body: Buffer, contentType: string | undefined): Promise<StoredManifest> {
+    const parsed = parseManifest(body, contentType);
+    const algorithm = ref.kind === 'digest' ? ref.digest.algorithm : 'sha256';
+    const hex = crypto.createHash(algorithm).update(body).digest('hex');
+    const digest: Digest = { algorithm, hex, value: `${algorithm}:${hex}` };
+    if (ref.kind === 'digest' && ref.digest.hex !== hex) {
+      throw errors.digestInvalid('manifest digest does not match the reference', { digest: ref.digest.value });
+    }
+    for (const b of parsed.blobs) {
+      if ((await this.blobs.describe(name, b)) === undefined) throw errors.manifestBlobUnknown(b.value);
+    }
+    for (const m of parsed.manifests) {
+      if (!(await readLink(this.driver, paths.revisionLink(name, m.digest)))) throw errors.manifestBlobUnknown(m.digest.value);
+    }
+    await this.blobs.putSmall(digest, body);
+    await this.driver.putContent(paths.revisionLink(name, digest), Buffer.from(digest.value));
+    if (parsed.subject) {
+      const entry: Descriptor = { mediaType: parsed.mediaType, digest: digest.value, size: body.length };
+      const artifactType = artifactTypeOf(parsed);
+      if (artifactType) entry.artifactType = artifactType;
+      if (parsed.annotations) entry.annotations = parsed.annotations;
+      await this.driver.putContent(paths.referrer(name, parsed.subject, digest), Buffer.from(JSON.stringify(entry)));
+    }
+    if (ref.kind === 'tag') {
+      await this.driver.putContent(paths.tagIndex(name, ref.tag, digest), Buffer.from(digest.value));
+      await this.driver.putContent(paths.tagCurrent(name, ref.tag), Buffer.from(digest.value));
+    }
+    return { digest, body, mediaType: parsed.mediaType, parsed };
+  }
+
+  /** The digest a reference points at in this repository, or undefined. */
+  async resolve(name: string, ref: Reference): Promise<Digest | undefined> {
+    const digest = ref.kind === 'tag' ? await readLink(this.driver, paths.tagCurrent(name, ref.tag)) : ref.digest;
+    if (!digest) return undefined;
+    return (await readLink(this.driver, paths.revisionLink(name, digest))) ? digest : undefined;
+  }
+
+  async get(name: string, ref: Reference): Promise<StoredManifest> {
+    const digest = await this.resolve(name, ref);
+    const refText = ref.kind === 'tag' ? ref.tag : ref.digest.value;
+    if (!digest) throw errors.manifestUnknown(refText);
+    let body: Buffer;
+    try {
+      body = await this.blobs.read(digest);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw errors.manifestUnknown(refText);
+      throw e;
+    }
+    const parsed = parseManifest(body, undefined);
+    return { digest, body, mediaType: parsed.mediaType, parsed };
+  }
+
+  /**
+   * By tag: removes the tag only. By digest: removes the revision, every tag pointing
+   * at it and its referrers entry. Blob data stays (other manifests may use it).
+   */
+  async delete(name: string, ref: Reference): Promise<void> {
+    if (ref.kind === 'tag') {
+      if (!(await readLink(this.driver, paths.tagCurrent(name, ref.tag)))) throw errors.manifestUnknown(ref.tag);
+      await this.driver.delete(paths.tag(name, ref.tag));
+      return;
+    }
+    const digest = ref.digest;
+    if (!(await readLink(this.driver, paths.revisionLink(name, digest)))) throw errors.manifestUnknown(digest.value);
+    let subject: Digest | undefined;
+    try {
+      subject = parseManifest(await this.blobs.read(digest), undefined).subject;
+    } catch {
+      subject = undefined;
+    }
+    for (const tag of await this.tags(name).catch(() => [] as string[])) {
+      const current = await readLink(this.driver, paths.tagCurrent(name, tag));
+      if (current?.value === digest.value) await this.ignoreMissing(this.driver.delete(paths.tag(name, tag)));
+    }
+    if (subject) await this.ignoreMissing(this.driver.delete(paths.referrer(name, subject, digest).replace(/\/link$/, '')));
+    await this.ignoreMissing(this.driver.delete(paths.revisionLink(name, digest).replace(/\/link$/, '')));
+  }
+
+  private async ignoreMissing(p: Promise<void>): Promise<void> {
+    try {
+      await p;
+    } catch (e) {
+      if (!(e instanceof PathNotFoundError)) throw e;
+    }
+  }
+
+  /** Tags of a repository, sorted; NAME_UNKNOWN when the repository does not exist. */
+  async tags(name: string): Promise<string[]> {
+    let entries: string[];
+    try {
+      entries = await this.driver.list(paths.tagsRoot(name));
+    } catch (e) {
+      if (!(e instanceof PathNotFoundError)) throw e;
+      if (await this.exists(name)) return [];
+      throw errors.nameUnknown(name);
+    }
+    const tags: string[] = [];
+    for (const p of entries) {
+      const tag = p.slice(p.lastIndexOf('/') + 1);
+      if (await readLink(this.driver, paths.tagCurrent(name, tag))) tags.push(tag);
+    }
+    return tags.sort();
+  }
+
+  async exists(name: string): Promise<boolean> {
+    try {
+      await this.driver.stat(paths.repository(name));
+      return true;
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  /** Manifests in this repository whose subject is `subject`, optionally of one artifact type. */
+  async referrers(name: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    let algs: string[];
+    try {
+      algs = await this.driver.list(paths.referrersOf(name, subject));
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return [];
+      throw e;
+    }
+    const out: Descriptor[] = [];
+    for (const algDir of algs) {
+      let entries: string[];
+      try {
+        entries = await this.driver.list(algDir);
+      } catch (e) {
+        if (e instanceof PathNotFoundError) continue;
+        throw e;
+      }
+      for (const dir of entries) {
+        try {
+          const d = JSON.parse((await this.driver.getContent(`${dir}/link`)).toString('utf8')) as Descriptor;
+          if (!artifactType || d.artifactType === artifactType) out.push(d);
+        } catch (e) {
+          if (!(e instanceof PathNotFoundError) && !(e instanceof SyntaxError)) throw e;
+        }
+      }
+    }
+    return out.sort((a, b) => a.digest.localeCompare(b.digest));
+  }
+}

@@ -1,0 +1,18 @@
+import type { Config } from '../config/load.js';
+import type { Logger } from '../log/logger.js';
+import type { StorageDriver } from './driver.js';
+import { FilesystemDriver } from './filesystem.js';
+import { MemoryDriver } from './memory.js';
+
+/** The storage driver the configuration names. */
+export async function createStorageDriver(config: Config, log: Logger): Promise<StorageDriver> {
+  switch (config.storage.driver) {
+    case 'filesystem':
+      return new FilesystemDriver({ root: config.storage.root, fsync: config.storage.fsync });
+    case 'memory':
+      log.warn('memory storage driver: everything is lost when the process stops');
+      return new MemoryDriver();
+    default:
+      throw new Error(`storage driver ${config.storage.driver} is not available in this build`);
+  }
+}
