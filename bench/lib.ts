@@ -68,3 +68,23 @@ export function fmt(n: number): string {
   if (Math.abs(n) >= 10) return n.toFixed(1);
   return n.toFixed(2);
 }
+
+/**
+ * ApacheBench for HEAD requests (wrk cannot parse bodiless HEAD answers that carry a
+ * Content-Length). Keep-alive, `connections` concurrent clients, for `seconds`.
+ */
+export function abHead(url: string, opts: { connections: number; seconds: number; headers?: Record<string, string> }): WrkResult {
+  const args = ['-k', '-i', '-q', '-c', String(opts.connections), '-t', String(opts.seconds), '-n', '10000000', '-s', '10'];
+  for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  args.push(url);
+  const r = spawnSync('ab', args, { encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`ab failed: ${r.stderr || r.stdout}`);
+  const out = r.stdout;
+  const rps = Number(/Requests per second:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p50 = Number(/\s50%\s+(\d+)/.exec(out)?.[1] ?? NaN);
+  const p99 = Number(/\s99%\s+(\d+)/.exec(out)?.[1] ?? NaN);
+  const failed = Number(/Failed requests:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/Complete requests:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  return { rps, p50ms: p50, p99ms: p99, errors: failed + non2xx, requests };
+}

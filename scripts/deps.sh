@@ -6,7 +6,7 @@ set -euo pipefail
 WHAT=${1:-all}
 RUNTIME=(keystone uwsgi uwsgi-plugin-python3 curl openssl ca-certificates)
 TEST=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached
-      docker-registry skopeo podman docker.io umoci busybox-static jq bc wrk)
+      docker-registry skopeo podman docker.io umoci busybox-static jq bc wrk apache2-utils)
 case "$WHAT" in
   runtime) PKGS=("${RUNTIME[@]}") ;;
   test|all) PKGS=("${RUNTIME[@]}" "${TEST[@]}") ;;

@@ -130,7 +130,9 @@ export class FilesystemDriver implements StorageDriver {
     // caller may reuse its buffer once write() resolves), one batch being written
     // while the next fills.
     const BATCH = 1024 * 1024;
-    let stage = Buffer.allocUnsafe(BATCH);
+    // Two buffers take turns (one being written, one filling): no garbage per batch.
+    let spare: Buffer | undefined = Buffer.allocUnsafe(BATCH);
+    let stage: Buffer = Buffer.allocUnsafe(BATCH);
     let staged = 0;
     let inflight: Promise<void> = Promise.resolve();
     // Flushing to disk while the upload still streams spreads the fsync cost instead of
@@ -143,18 +145,22 @@ export class FilesystemDriver implements StorageDriver {
     };
     const flush = async () => {
       if (staged === 0) return;
+      const full = stage;
       const batch = stage.subarray(0, staged);
       unsynced += staged;
-      stage = Buffer.allocUnsafe(BATCH);
-      staged = 0;
       const previous = inflight;
-      inflight = previous.then(() => writeAll(batch));
+      await previous; // the other buffer is free once its write finished
+      stage = spare ?? Buffer.allocUnsafe(BATCH);
+      spare = undefined;
+      staged = 0;
+      inflight = writeAll(batch).then(() => {
+        spare = full;
+      });
       if (fsync && unsynced >= 64 * 1024 * 1024) {
         unsynced = 0;
         const written = inflight;
         syncing = syncing.then(() => written).then(() => fh.datasync());
       }
-      await previous; // at most one batch waiting behind the one being written
     };
     const finish = async (sync: boolean) => {
       if (done) return;
