@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 STATE=${KEYPORT_QUICKSTART_DIR:-$ROOT/.keyport}
 HOST=${KEYPORT_PUBLIC_HOST:-$(hostname)}
+REG_PORT=${KEYPORT_REGISTRY_PORT:-9001}
+TOKEN_PORT=${KEYPORT_TOKEN_PORT:-9002}
 
 if [ "$(id -u)" != 0 ] && ! command -v keystone-manage >/dev/null; then
   echo "quickstart: Keystone is not installed; run as root (sudo $0) so it can be installed" >&2
@@ -28,21 +30,21 @@ export KEYPORT_KEYSTONE_URL="http://127.0.0.1:$KS_PORT/v3"
 export KEYPORT_KEYSTONE_SERVICE_USER=keyport KEYPORT_KEYSTONE_SERVICE_PASSWORD=${KS_SERVICE_PASSWORD:-keyportpass}
 export KEYPORT_KEYSTONE_SERVICE_PROJECT=service
 export KEYPORT_PUBLIC_HOST="$HOST"
-export KEYPORT_SERVICE="${KEYPORT_SERVICE:-$HOST:9001}"
+export KEYPORT_SERVICE="${KEYPORT_SERVICE:-$HOST:$REG_PORT}"
 export KEYPORT_CERTS_DIR="${KEYPORT_CERTS_DIR:-$STATE/certs}" KEYPORT_STORAGE_ROOT="${KEYPORT_STORAGE_ROOT:-$STATE/data}"
 node dist/cli.js certs >/dev/null
 
 cat <<MSG
 
-Keyport is starting: registry https://$HOST:9001, token server https://$HOST:9002
+Keyport is starting: registry https://$HOST:$REG_PORT, token server https://$HOST:$TOKEN_PORT
 Demo Keystone users: alice/alicepass (member of project demo), bob/bobpass (reader of demo), admin/adminpass.
 
 Trust the CA once (docker; podman and skopeo use /etc/containers/certs.d/ the same way):
-  sudo mkdir -p /etc/docker/certs.d/$HOST:9001 && sudo cp $KEYPORT_CERTS_DIR/ca.crt /etc/docker/certs.d/$HOST:9001/ca.crt
+  sudo mkdir -p /etc/docker/certs.d/$HOST:$REG_PORT && sudo cp $KEYPORT_CERTS_DIR/ca.crt /etc/docker/certs.d/$HOST:$REG_PORT/ca.crt
 
 Then log in and push:
-  docker login $HOST:9001 -u alice -p alicepass
-  docker tag busybox $HOST:9001/alice/busybox:1 && docker push $HOST:9001/alice/busybox:1
+  docker login $HOST:$REG_PORT -u alice -p alicepass
+  docker tag busybox $HOST:$REG_PORT/alice/busybox:1 && docker push $HOST:$REG_PORT/alice/busybox:1
 
 MSG
 node dist/cli.js start
