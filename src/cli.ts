@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config/load.js';
 import { markdownReference, settings, textReference } from './config/reference.js';
+import { isClusterWorker, resolveWorkers, runPrimary } from './http/cluster.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { CertificateError, certPaths, ensureCertificates } from './tls/certificates.js';
 
@@ -98,6 +99,14 @@ async function main(argv: string[]): Promise<number> {
     const p = certPaths(config.tls.certsDir);
     process.stdout.write(`certificates ready in ${config.tls.certsDir}\n  CA for clients: ${p.caCert}\n  token certificate for registries: ${p.tokenCert}\n`);
     return 0;
+  }
+
+  if (command === 'token' || command === 'registry') {
+    const workers = resolveWorkers(command === 'token' ? config.token.workers : config.registry.workers);
+    if (workers > 1 && !isClusterWorker()) {
+      await runPrimary(workers, command, log);
+      return 0;
+    }
   }
 
   const running: Running[] = [];

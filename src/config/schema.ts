@@ -86,6 +86,12 @@ export const schema = {
       default: 7 * 24 * 3600,
       env: 'KEYPORT_REFRESH_LIFETIME',
     },
+    workers: {
+      doc: 'Worker processes of `keyport token` sharing its port; 0 means one per CPU core (at most 8).',
+      format: 'nat',
+      default: 0,
+      env: 'KEYPORT_TOKEN_WORKERS',
+    },
     maxScopes: {
       doc: 'Most scopes accepted in one token request.',
       format: 'positive-int',
@@ -233,6 +239,12 @@ export const schema = {
       default: '',
       env: 'KEYPORT_TRUSTED_TOKEN_CERTS',
     },
+    workers: {
+      doc: 'Worker processes of `keyport registry` sharing its port; 0 means one per CPU core (at most 8).',
+      format: 'nat',
+      default: 1,
+      env: 'KEYPORT_REGISTRY_WORKERS',
+    },
     deleteEnabled: {
       doc: 'Allow DELETE of blobs and manifests.',
       format: 'flag',
@@ -298,6 +310,7 @@ export interface ConfigShape {
     realm: string;
     lifetime: number;
     refreshLifetime: number;
+    workers: number;
     maxScopes: number;
   };
   keystone: {
@@ -325,6 +338,7 @@ export interface ConfigShape {
   };
   registry: {
     port: number;
+    workers: number;
     trustedTokenCerts: string;
     deleteEnabled: boolean;
     maxManifestSize: number;

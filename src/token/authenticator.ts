@@ -107,7 +107,7 @@ export class Authenticator {
       return session;
     } catch (e) {
       if (e instanceof KeystoneRejectedError) {
-        this.deps.throttle.recordFailure(creds.username, address);
+        await this.deps.throttle.recordFailure(creds.username, address);
         this.deps.log.info({ user: creds.username, client: address }, 'login refused by keystone');
         throw new AuthenticationError('invalid user name or password', this.settings.realm);
       }

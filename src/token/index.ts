@@ -1,6 +1,7 @@
 import type { Running } from '../cli.js';
 import type { Config } from '../config/load.js';
 import { createApp } from '../http/app.js';
+import { connectThrottleToCluster } from '../http/cluster.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { loadServerTls, loadTokenSigner } from '../tls/certificates.js';
@@ -35,6 +36,8 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
     );
   }
 
+  const throttle = new LoginThrottle(config.throttle.maxFailures, config.throttle.window * 1000);
+  connectThrottleToCluster(throttle);
   const shared = new Set(config.policy.sharedNamespaces);
   const authenticator = new Authenticator(
     {
@@ -47,7 +50,7 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
     },
     {
       client: keystone,
-      throttle: new LoginThrottle(config.throttle.maxFailures, config.throttle.window * 1000),
+      throttle,
       log,
       ...(serviceAccount ? { serviceAccount } : {}),
       ...(directory ? { directory } : {}),

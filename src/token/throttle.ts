@@ -8,6 +8,7 @@ import { LRUCache } from 'lru-cache';
  */
 export class LoginThrottle {
   private readonly failures: LRUCache<string, number[]>;
+  private peers: ThrottlePeers | undefined;
 
   constructor(
     private readonly maxFailures: number,
@@ -15,6 +16,11 @@ export class LoginThrottle {
     maxKeys = 100_000,
   ) {
     this.failures = new LRUCache({ max: maxKeys, ttl: windowMs, ttlAutopurge: false });
+  }
+
+  /** Other processes sharing the count (token-server workers); see cluster.ts. */
+  connect(peers: ThrottlePeers): void {
+    this.peers = peers;
   }
 
   private key(user: string, address: string): string {
@@ -40,14 +46,41 @@ export class LoginThrottle {
     return Math.max(1, Math.ceil((oldestRelevant + this.windowMs - now) / 1000));
   }
 
-  recordFailure(user: string, address: string, now = Date.now()): void {
-    const key = this.key(user, address);
-    const list = this.recent(key, now);
-    list.push(now);
-    this.failures.set(key, list.slice(-this.maxFailures));
+  /** Counts a failure here and, before returning, in every peer. */
+  async recordFailure(user: string, address: string, now = Date.now()): Promise<void> {
+    this.apply({ kind: 'failure', user, address, at: now });
+    await this.peers?.failure(user, address, now);
   }
 
   recordSuccess(user: string, address: string): void {
-    this.failures.delete(this.key(user, address));
+    this.apply({ kind: 'success', user, address, at: Date.now() });
+    this.peers?.success(user, address);
   }
+
+  /** Applies an event locally only (also what peers call with events from elsewhere). */
+  apply(e: ThrottleEvent): void {
+    const key = this.key(e.user, e.address);
+    if (e.kind === 'success') {
+      this.failures.delete(key);
+      return;
+    }
+    const list = this.recent(key, Date.now());
+    list.push(e.at);
+    list.sort((a, b) => a - b);
+    this.failures.set(key, list.slice(-this.maxFailures));
+  }
+}
+
+export interface ThrottleEvent {
+  kind: 'failure' | 'success';
+  user: string;
+  address: string;
+  at: number;
+}
+
+/** Propagation of throttle events to other processes. */
+export interface ThrottlePeers {
+  /** Resolves once every peer has counted the failure. */
+  failure(user: string, address: string, at: number): Promise<void>;
+  success(user: string, address: string): void;
 }

@@ -89,6 +89,8 @@ export class KeyportProcess {
       KEYPORT_CERTS_DIR: this.certsDir,
       KEYPORT_STORAGE_ROOT: path.join(this.dir, 'data'),
       KEYPORT_LOG_LEVEL: 'debug',
+      // One process unless a test asks for workers, so log-based assertions see everything in order.
+      KEYPORT_TOKEN_WORKERS: '1',
       ...this.env,
     };
     const out = fs.openSync(this.logFile, 'a');

@@ -11,6 +11,8 @@ export interface GetTokenOptions {
   account?: string;
   headers?: Record<string, string>;
   localAddress?: string;
+  /** A new connection for this request (lands on any worker process). */
+  fresh?: boolean;
 }
 
 /** GET /token as docker, podman and skopeo send it. */
@@ -23,7 +25,12 @@ export function getToken(kp: KeyportProcess, o: GetTokenOptions = {}): Promise<R
   if (o.service !== null) q.append('service', o.service ?? kp.service);
   const headers: Record<string, string> = { ...(o.headers ?? {}) };
   if (o.user !== undefined) headers.authorization = basic(o.user, o.password ?? '');
-  return request(`${kp.tokenUrl}/token?${q}`, { headers, ca: kp.ca, ...(o.localAddress ? { localAddress: o.localAddress, agent: false } : {}) });
+  return request(`${kp.tokenUrl}/token?${q}`, {
+    headers,
+    ca: kp.ca,
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    ...(o.localAddress || o.fresh ? { agent: false } : {}),
+  });
 }
 
 /** POST /token with a form, as docker does after login. */

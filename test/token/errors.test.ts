@@ -109,15 +109,22 @@ describe('malformed requests get a clear 4xx JSON error', () => {
 });
 
 describe('throttling guessed passwords', () => {
-  run('after 3 failures from one address: 429 with Retry-After, Keystone not asked, the user not locked out', async () => {
+  run('after 3 failures from one address: 429 with Retry-After, Keystone not asked, the user not locked out (2 workers)', async () => {
     const victim = await makeUser(admin, `victim-${sfx}`);
-    const guesser = await new KeyportProcess({ command: 'token', env: { KEYPORT_KEYSTONE_URL: ks!.url, KEYPORT_THROTTLE_MAX_FAILURES: '3', KEYPORT_THROTTLE_WINDOW: '600' } }).start();
+    // Two worker processes: every guess comes on a new connection, so guesses land on
+    // both, and the count must hold across them.
+    const guesser = await new KeyportProcess({
+      command: 'token',
+      env: { KEYPORT_KEYSTONE_URL: ks!.url, KEYPORT_THROTTLE_MAX_FAILURES: '3', KEYPORT_THROTTLE_WINDOW: '600', KEYPORT_TOKEN_WORKERS: '2' },
+    }).start();
     try {
-      for (let i = 0; i < 3; i++) assert.equal((await getToken(guesser, { user: victim.name, password: `guess${i}` })).status, 401);
+      for (let i = 0; i < 3; i++) assert.equal((await getToken(guesser, { user: victim.name, password: `guess${i}`, fresh: true })).status, 401);
+      const pids = new Set(guesser.logLines().filter((l) => l.msg === 'login refused by keystone').map((l) => l.pid));
+      assert.equal(pids.size, 2, 'the failures were spread over both workers');
       const callsBefore = guesser.logLines().filter((l) => l.keystone === 'POST /auth/tokens').length;
       // Far more guesses than Keystone's lockout (test Keystone: 5 attempts) would allow.
       for (let i = 0; i < 10; i++) {
-        const r = await getToken(guesser, { user: victim.name, password: i === 9 ? victim.password : `more${i}` });
+        const r = await getToken(guesser, { user: victim.name, password: i === 9 ? victim.password : `more${i}`, fresh: true });
         assertJsonError(r, 429, `guess ${i}`);
         assert.ok(Number(r.headers['retry-after']) > 0 && Number(r.headers['retry-after']) <= 600);
       }
