@@ -64,7 +64,7 @@ export class LoginThrottle {
       this.failures.delete(key);
       return;
     }
-    const list = this.recent(key, Date.now());
+    const list = this.recent(key, e.at);
     list.push(e.at);
     list.sort((a, b) => a - b);
     this.failures.set(key, list.slice(-this.maxFailures));

@@ -152,6 +152,16 @@ export class KeyportProcess {
       .map((l) => JSON.parse(l));
   }
 
+  /** The last log line matching `pred`, waiting up to `ms` for it to be written. */
+  async waitForLog(pred: (l: any) => boolean, ms = 3000): Promise<any> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = this.logLines().filter(pred).pop();
+      if (hit || Date.now() > deadline) return hit;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   logText(): string {
     return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
   }

@@ -110,9 +110,7 @@ describe('policy against the real Keystone (service account configured)', () => 
   it('every decision is written as an audit line with user, client, requested and granted scope', async (t) => {
     if (!ks) return t.skip('no keystone');
     await grantFor(withService, u.alice!.name, u.alice!.password, `repository:${u.bob!.name}/audit:push`);
-    const line = withService
-      .logLines()
-      .find((l) => l.audit && l.user === u.alice!.name && l.requested?.includes(`repository:${u.bob!.name}/audit:push`));
+    const line = await withService.waitForLog((l) => l.audit && l.user === u.alice!.name && l.requested?.includes(`repository:${u.bob!.name}/audit:push`));
     assert.ok(line, 'audit line written');
     assert.equal(line.client, '127.0.0.1');
     assert.deepEqual(line.granted, [`repository:${u.bob!.name}/audit:`]);
@@ -138,7 +136,7 @@ describe('namespaces of unusual identities', () => {
     assert.deepEqual(await grantFor(withService, elsewhere, pw, `repository:${u.alice!.name}/app:pull,push`), [], 'not the default-domain alice');
     const who = await getToken(withService, { user: elsewhere, password: pw, scopes: [`repository:${u.alice!.name}/app:pull`] });
     assert.equal(who.status, 200);
-    const audit = withService.logLines().filter((l) => l.audit && l.domain !== 'default' && l.user === u.aliceElsewhere!.name).pop();
+    const audit = await withService.waitForLog((l) => l.audit && l.domain !== 'default' && l.user === u.aliceElsewhere!.name);
     assert.ok(audit?.namespace && audit.namespace !== u.alice!.name && audit.namespace.includes('--'), `derived namespace: ${audit?.namespace}`);
     assert.deepEqual(await grantFor(withService, elsewhere, pw, `repository:${audit.namespace}/app:push`), ['push'], 'owns the derived one');
   });
@@ -147,7 +145,7 @@ describe('namespaces of unusual identities', () => {
     if (!ks) return t.skip('no keystone');
     const [user, pw] = creds('odd');
     await getToken(withService, { user, password: pw, scopes: [] });
-    const audit = withService.logLines().filter((l) => l.audit && l.user === user).pop();
+    const audit = await withService.waitForLog((l) => l.audit && l.user === user);
     assert.match(audit.namespace, /^odd-name-[a-z0-9]+-example-com--[a-z2-7]{12}$/);
     assert.deepEqual(await grantFor(withService, user, pw, `repository:${audit.namespace}/app:pull,push`), ['pull', 'push']);
     assert.deepEqual(await grantFor(withService, user, pw, `repository:odd-name/app:push`), []);
