@@ -38,7 +38,8 @@ const ks = {
 };
 const admin = new KeystoneAdmin(ks);
 const user = await makeUser(admin, `bench-${KeystoneAdmin.suffix()}`);
-const env = { KEYPORT_KEYSTONE_URL: ks.url, KEYPORT_LOG_LEVEL: 'info', KEYPORT_THROTTLE_MAX_FAILURES: '1000' };
+// Default settings: one worker per core (KEYPORT_TOKEN_WORKERS=0), info logging with audit lines.
+const env = { KEYPORT_KEYSTONE_URL: ks.url, KEYPORT_LOG_LEVEL: 'info', KEYPORT_THROTTLE_MAX_FAILURES: '1000', KEYPORT_TOKEN_WORKERS: '0' };
 const warm = await new KeyportProcess({ command: 'token', env }).start();
 const cold = await new KeyportProcess({ command: 'token', env: { ...env, KEYPORT_LOGIN_CACHE_TTL: '0' } }).start();
 
@@ -57,10 +58,11 @@ try {
   const kc = wrk(`${cold.tokenUrl}/token?service=${cold.service}&scope=${scope}`, { connections: 8, seconds, headers });
   rows.push(['Keystone password auth, 8 clients', k.rps, k.p50ms, k.p99ms, k.errors]);
   rows.push(['Keyport cold (cache off), 8 clients', kc.rps, kc.p50ms, kc.p99ms, kc.errors]);
-  const mem = memoryMiB(warm.pid!);
+  const workers = [...new Set(warm.logLines().filter((l) => l.msg === 'token server listening').map((l) => l.pid as number))];
+  const peaks = workers.map((pid) => memoryMiB(pid).peak);
   console.log(`\nToken server, ${seconds} s per row, HTTPS keep-alive (wrk), ${new Date().toISOString()}\n`);
   console.log(table(['case', 'tokens/s', 'p50 ms', 'p99 ms', 'errors'], rows));
-  console.log(`\ncold / Keystone: ${fmt((kc.rps / k.rps) * 100)} %   peak RSS of the warm token server: ${fmt(mem.peak)} MiB`);
+  console.log(`\ncold / Keystone: ${fmt((kc.rps / k.rps) * 100)} %   ${workers.length} worker(s), peak RSS per worker: ${peaks.map(fmt).join(', ')} MiB`);
 } finally {
   await warm.stop();
   await cold.stop();
