@@ -13,6 +13,7 @@
 #   KS_LOCKOUT_ATTEMPTS=5              keystone's own lockout ([security_compliance]; 0 = off)
 #   KS_HASH_ROUNDS=4                   bcrypt rounds for new passwords (fast for tests)
 #   KS_SWIFT_URL=                      object-store endpoint to put in the catalog
+#   KS_HTTPS_PORT= KS_TLS_CERT= KS_TLS_KEY=   also serve HTTPS on that port (same Keystone)
 # `up` is idempotent. On success it prints "keystone: READY <url>" and writes
 # $KS_DIR/fixtures.json with the ids of what it created.
 set -euo pipefail
@@ -30,6 +31,9 @@ KS_LOCKOUT_DURATION=${KS_LOCKOUT_DURATION:-60}
 KS_HASH_ROUNDS=${KS_HASH_ROUNDS:-4}
 KS_SWIFT_URL=${KS_SWIFT_URL:-}
 KS_SWIFT_PREFIX=${KS_SWIFT_PREFIX:-KEY_}
+KS_HTTPS_PORT=${KS_HTTPS_PORT:-}
+KS_TLS_CERT=${KS_TLS_CERT:-}
+KS_TLS_KEY=${KS_TLS_KEY:-}
 URL="http://$KS_HOST:$KS_PORT"
 PY=/usr/bin/python3   # Debian's python: keystone's modules live there
 PIDFILE="$KS_DIR/uwsgi.pid"
@@ -101,8 +105,10 @@ start() {
   pid_alive && stop
   if curl -s -o /dev/null -m 2 "$URL/"; then die "port $KS_PORT is taken by another program"; fi
   # --http: uwsgi's keep-alive aware router; one worker, one thread (sqlite).
+  local https=()
+  [ -n "$KS_HTTPS_PORT" ] && https=(--https "$KS_HOST:$KS_HTTPS_PORT,$KS_TLS_CERT,$KS_TLS_KEY")
   OS_KEYSTONE_CONFIG_FILES="$KS_DIR/keystone.conf" setsid nohup uwsgi \
-    --plugin python3,http --http "$KS_HOST:$KS_PORT" --http-keepalive --http-timeout 120 \
+    --plugin python3,http --http "$KS_HOST:$KS_PORT" "${https[@]}" --http-keepalive --http-timeout 120 \
     --socket "$KS_DIR/uwsgi.sock" --wsgi-file /usr/bin/keystone-wsgi-public \
     --master --processes 1 --threads 1 --die-on-term --no-orphans \
     --buffer-size 65535 --pidfile "$PIDFILE" --logto "$KS_DIR/uwsgi.log" \

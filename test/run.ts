@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureCertificates } from '../src/tls/certificates.js';
 import type { ServiceInfo, ServicesFile } from './helpers/services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,6 +35,7 @@ function sh(script: string, args: string[], env: Record<string, string>): { ok: 
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
 }
 
+const keystoneTls = path.join(workDir, 'keystone-tls');
 const keystoneEnv = {
   KS_DIR: path.join(workDir, 'keystone'),
   KS_PORT: process.env.KEYPORT_TEST_KEYSTONE_PORT ?? '15000',
@@ -41,18 +43,25 @@ const keystoneEnv = {
   KS_SERVICE_PASSWORD: 'keyportpass',
   KS_LOCKOUT_ATTEMPTS: '5',
   KS_LOCKOUT_DURATION: '60',
+  // The same Keystone also answers HTTPS, for the CA-bundle and TLS-verification tests.
+  KS_HTTPS_PORT: process.env.KEYPORT_TEST_KEYSTONE_HTTPS_PORT ?? '15443',
+  KS_TLS_CERT: path.join(keystoneTls, 'server.crt'),
+  KS_TLS_KEY: path.join(keystoneTls, 'server.key'),
 };
 
 const SERVICES: ServiceDef[] = [
   {
     name: 'keystone',
     up() {
+      ensureCertificates({ certsDir: keystoneTls, names: [], tokenKeyType: 'ec' });
       const r = sh('keystone.sh', ['up'], keystoneEnv);
       if (!r.ok) return { available: false, reason: `scripts/keystone.sh up failed:\n${r.out}` };
       const fixtures = JSON.parse(fs.readFileSync(path.join(keystoneEnv.KS_DIR, 'fixtures.json'), 'utf8'));
       return {
         available: true,
         url: fixtures.url,
+        httpsUrl: `https://127.0.0.1:${keystoneEnv.KS_HTTPS_PORT}/v3`,
+        httpsCa: path.join(keystoneTls, 'ca.crt'),
         adminPassword: keystoneEnv.KS_ADMIN_PASSWORD,
         servicePassword: keystoneEnv.KS_SERVICE_PASSWORD,
         lockoutAttempts: Number(keystoneEnv.KS_LOCKOUT_ATTEMPTS),

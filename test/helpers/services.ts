@@ -15,6 +15,9 @@ export interface ServicesFile {
 
 export interface KeystoneService extends ServiceInfo {
   url: string;
+  /** The same Keystone over HTTPS, with the CA that signed its certificate. */
+  httpsUrl: string;
+  httpsCa: string;
   adminPassword: string;
   servicePassword: string;
   lockoutAttempts: number;
