@@ -21,7 +21,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CHUNK = 16 * 1024 * 1024;
 
 const { KeyportProcess } = await import('../test/helpers/keyport.js');
-const { DistributionProcess } = await import('../test/helpers/distribution.js');
+const { DistributionProcess, trustingKeyport } = await import('../test/helpers/distribution.js');
 const { TokenMinter } = await import('../test/helpers/tokens.js');
 const { wrk, abHead, requireTool, table, memoryMiB, fmt } = await import('./lib.js');
 
@@ -46,16 +46,8 @@ const size = fs.statSync(blobFile).size;
 const keyport = await new KeyportProcess({ command: 'registry', env: { KEYPORT_LOG_LEVEL: 'info' } }).start();
 const ca = keyport.ca;
 const minter = new TokenMinter(keyport.certsDir);
-const dist = await new DistributionProcess({
-  realm: `${keyport.tokenUrl}/token`,
-  service: 'keyport-registry',
-  issuer: 'keyport',
-  rootCertBundle: path.join(keyport.certsDir, 'token.crt'),
-  tlsCert: path.join(keyport.certsDir, 'server.crt'),
-  tlsKey: path.join(keyport.certsDir, 'server.key'),
-  tlsCa: path.join(keyport.certsDir, 'ca.crt'),
-}).start();
-const distPid = (dist as unknown as { child: { pid: number } }).child.pid;
+const dist = await new DistributionProcess(trustingKeyport(keyport.certsDir, keyport.tokenUrl, 'keyport-registry')).start();
+const distPid = dist.pid!;
 
 interface Target {
   name: string;

@@ -27,15 +27,7 @@ fs.mkdirSync(benchDir, { recursive: true });
 const ksEnv = { ...process.env, KS_DIR: path.join(benchDir, 'keystone'), KS_PORT: process.env.BENCH_KEYSTONE_PORT ?? '15500', KS_LOCKOUT_ATTEMPTS: '0' };
 console.log('starting Keystone ...');
 execFileSync(path.join(root, 'scripts', 'keystone.sh'), ['up'], { env: ksEnv, stdio: 'inherit' });
-const ks = {
-  available: true,
-  url: `http://127.0.0.1:${ksEnv.KS_PORT}/v3`,
-  adminPassword: 'adminpass',
-  servicePassword: 'keyportpass',
-  lockoutAttempts: 0,
-  dir: ksEnv.KS_DIR,
-  fixtures: JSON.parse(fs.readFileSync(path.join(ksEnv.KS_DIR, 'fixtures.json'), 'utf8')),
-};
+const ks = { url: `http://127.0.0.1:${ksEnv.KS_PORT}/v3`, adminPassword: 'adminpass' };
 const admin = new KeystoneAdmin(ks);
 const user = await makeUser(admin, `bench-${KeystoneAdmin.suffix()}`);
 // Default settings: one worker per core (KEYPORT_TOKEN_WORKERS=0), info logging with audit lines.

@@ -19,4 +19,5 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s <(node -e 'const l=requi
   npm ci --no-audit --no-fund
 fi
 npm run --silent build
+npm run --silent typecheck
 exec node --import tsx test/run.ts "$@"

@@ -9,7 +9,7 @@ import { certDir, Docker, must, Podman, run } from '../helpers/clients.js';
 import { makeTestImage, type TestImage } from '../helpers/image.js';
 import { KeyportProcess, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
-import { dockerd, keystone, type DockerdService } from '../helpers/services.js';
+import { type DockerdService, dockerd, keystone, keystoneEnv } from '../helpers/services.js';
 
 const sfx = KeystoneAdmin.suffix();
 let kp: KeyportProcess;
@@ -34,10 +34,7 @@ before(async (t) => {
   kp = await new KeyportProcess({
     command: 'start',
     env: {
-      KEYPORT_KEYSTONE_URL: ks.url,
-      KEYPORT_KEYSTONE_SERVICE_USER: 'keyport',
-      KEYPORT_KEYSTONE_SERVICE_PASSWORD: ks.servicePassword,
-      KEYPORT_KEYSTONE_SERVICE_PROJECT: 'service',
+      ...keystoneEnv(ks),
     },
   }).start();
   reg = `127.0.0.1:${kp.registryPort}`;

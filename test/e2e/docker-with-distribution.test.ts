@@ -4,14 +4,13 @@
  * refresh-token flow across a token-server restart.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { Docker, must } from '../helpers/clients.js';
-import { DistributionProcess } from '../helpers/distribution.js';
+import { DistributionProcess, trustingKeyport } from '../helpers/distribution.js';
 import { makeTestImage, type TestImage } from '../helpers/image.js';
 import { KeyportProcess, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
-import { dockerd, keystone } from '../helpers/services.js';
+import { dockerd, keystone, keystoneEnv } from '../helpers/services.js';
 
 const sfx = KeystoneAdmin.suffix();
 let kp: KeyportProcess;
@@ -32,22 +31,11 @@ before(async (t) => {
   kp = await new KeyportProcess({
     command: 'token',
     env: {
-      KEYPORT_KEYSTONE_URL: ks.url,
-      KEYPORT_KEYSTONE_SERVICE_USER: 'keyport',
-      KEYPORT_KEYSTONE_SERVICE_PASSWORD: ks.servicePassword,
-      KEYPORT_KEYSTONE_SERVICE_PROJECT: 'service',
+      ...keystoneEnv(ks),
       KEYPORT_SERVICE: 'dist.e2e',
     },
   }).start();
-  dist = await new DistributionProcess({
-    realm: `${kp.tokenUrl}/token`,
-    service: 'dist.e2e',
-    issuer: 'keyport',
-    rootCertBundle: path.join(kp.certsDir, 'token.crt'),
-    tlsCert: path.join(kp.certsDir, 'server.crt'),
-    tlsKey: path.join(kp.certsDir, 'server.key'),
-    tlsCa: path.join(kp.certsDir, 'ca.crt'),
-  }).start();
+  dist = await new DistributionProcess(trustingKeyport(kp.certsDir, kp.tokenUrl, 'dist.e2e')).start();
   docker = new Docker(dd.socket);
   image = makeTestImage(tempDir('img'), `127.0.0.1:${dist.port}/${alice.name}/hello:1`, { marker: sfx });
   ready = true;

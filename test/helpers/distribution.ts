@@ -18,6 +18,19 @@ export interface DistributionOptions {
   tlsCa: string;
 }
 
+/** Distribution settings that trust a Keyport process's token server and reuse its TLS files. */
+export function trustingKeyport(certsDir: string, tokenUrl: string, service: string, issuer = 'keyport'): DistributionOptions {
+  return {
+    realm: `${tokenUrl}/token`,
+    service,
+    issuer,
+    rootCertBundle: path.join(certsDir, 'token.crt'),
+    tlsCert: path.join(certsDir, 'server.crt'),
+    tlsKey: path.join(certsDir, 'server.key'),
+    tlsCa: path.join(certsDir, 'ca.crt'),
+  };
+}
+
 /**
  * Docker Distribution 2.8 (Debian's docker-registry) configured for token auth against
  * Keyport's token server: the peer Keyport's tokens must work with.
@@ -25,6 +38,10 @@ export interface DistributionOptions {
 export class DistributionProcess {
   port = 0;
   private child: ChildProcess | undefined;
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
   readonly dir = tempDir('distribution');
 
   constructor(private readonly opts: DistributionOptions) {}

@@ -8,7 +8,7 @@ import type { KeystoneService } from './services.js';
  */
 export class KeystoneAdmin {
   private token: string | undefined;
-  constructor(readonly ks: KeystoneService) {}
+  constructor(readonly ks: Pick<KeystoneService, 'url' | 'adminPassword'>) {}
 
   get url(): string {
     return this.ks.url;

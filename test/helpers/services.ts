@@ -66,3 +66,14 @@ export interface DockerdService extends ServiceInfo {
 export function dockerd(t: TestContext): DockerdService | undefined {
   return requireService<DockerdService>(t, 'dockerd');
 }
+
+/** Token-server settings for the test Keystone, with Keyport's service account. */
+export function keystoneEnv(ks: KeystoneService, serviceAccount = true): Record<string, string> {
+  const env: Record<string, string> = { KEYPORT_KEYSTONE_URL: ks.url };
+  if (serviceAccount) {
+    env.KEYPORT_KEYSTONE_SERVICE_USER = 'keyport';
+    env.KEYPORT_KEYSTONE_SERVICE_PASSWORD = ks.servicePassword;
+    env.KEYPORT_KEYSTONE_SERVICE_PROJECT = 'service';
+  }
+  return env;
+}

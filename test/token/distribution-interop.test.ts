@@ -4,10 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { request } from '../helpers/http.js';
-import { DistributionProcess } from '../helpers/distribution.js';
+import { DistributionProcess, trustingKeyport } from '../helpers/distribution.js';
 import { KeyportProcess } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
 import { keystone, type KeystoneService } from '../helpers/services.js';
@@ -31,15 +30,7 @@ before(async (t) => {
   alice = await makeUser(admin, `alice-${sfx}`);
   bob = await makeUser(admin, `bob-${sfx}`);
   kp = await new KeyportProcess({ command: 'token', env: { KEYPORT_KEYSTONE_URL: ks.url, KEYPORT_SERVICE: 'dist.registry', KEYPORT_ISSUER: 'keyport-interop' } }).start();
-  dist = await new DistributionProcess({
-    realm: `${kp.tokenUrl}/token`,
-    service: 'dist.registry',
-    issuer: 'keyport-interop',
-    rootCertBundle: path.join(kp.certsDir, 'token.crt'),
-    tlsCert: path.join(kp.certsDir, 'server.crt'),
-    tlsKey: path.join(kp.certsDir, 'server.key'),
-    tlsCa: path.join(kp.certsDir, 'ca.crt'),
-  }).start();
+  dist = await new DistributionProcess(trustingKeyport(kp.certsDir, kp.tokenUrl, 'dist.registry', 'keyport-interop')).start();
 });
 
 after(async () => {

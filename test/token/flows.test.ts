@@ -12,7 +12,7 @@ import * as jose from 'jose';
 import { decodeJwt, request } from '../helpers/http.js';
 import { KeyportProcess } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
-import { keystone, type KeystoneService } from '../helpers/services.js';
+import { type KeystoneService, keystone, keystoneEnv } from '../helpers/services.js';
 import { getToken, granted, postToken } from '../helpers/token-client.js';
 
 const sfx = KeystoneAdmin.suffix();
@@ -37,10 +37,7 @@ before(async (t) => {
   kp = await new KeyportProcess({
     command: 'token',
     env: {
-      KEYPORT_KEYSTONE_URL: ks.url,
-      KEYPORT_KEYSTONE_SERVICE_USER: 'keyport',
-      KEYPORT_KEYSTONE_SERVICE_PASSWORD: ks.servicePassword,
-      KEYPORT_KEYSTONE_SERVICE_PROJECT: 'service',
+      ...keystoneEnv(ks),
       KEYPORT_ISSUER: 'flows-issuer',
       KEYPORT_SERVICE: 'flows.registry',
       KEYPORT_TOKEN_LIFETIME: '120',

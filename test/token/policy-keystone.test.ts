@@ -7,7 +7,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { decodeJwt } from '../helpers/http.js';
 import { KeyportProcess } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
-import { keystone, type KeystoneService } from '../helpers/services.js';
+import { keystone, keystoneEnv, type KeystoneService } from '../helpers/services.js';
 import { getToken, grantFor } from '../helpers/token-client.js';
 
 const sfx = KeystoneAdmin.suffix();
@@ -20,15 +20,6 @@ const u: Record<string, TestUser> = {};
 let project: string;
 let appCred: { id: string; secret: string };
 let otherDomain: string;
-
-function serviceEnv(k: KeystoneService): Record<string, string> {
-  return {
-    KEYPORT_KEYSTONE_URL: k.url,
-    KEYPORT_KEYSTONE_SERVICE_USER: 'keyport',
-    KEYPORT_KEYSTONE_SERVICE_PASSWORD: k.servicePassword,
-    KEYPORT_KEYSTONE_SERVICE_PROJECT: 'service',
-  };
-}
 
 before(async (t) => {
   ks = keystone(t as unknown as TestContext);
@@ -52,9 +43,9 @@ before(async (t) => {
   const secret = `appsecret-${sfx}`;
   appCred = { id: await admin.createAppCredential(u.member.name, u.member.password, u.member.id, project, `cred-${sfx}`, secret), secret };
 
-  withService = await new KeyportProcess({ command: 'token', env: serviceEnv(ks) }).start();
+  withService = await new KeyportProcess({ command: 'token', env: keystoneEnv(ks) }).start();
   withoutService = await new KeyportProcess({ command: 'token', env: { KEYPORT_KEYSTONE_URL: ks.url } }).start();
-  pullOthers = await new KeyportProcess({ command: 'token', env: { ...serviceEnv(ks), KEYPORT_PULL_OTHER_USERS: 'true' } }).start();
+  pullOthers = await new KeyportProcess({ command: 'token', env: { ...keystoneEnv(ks), KEYPORT_PULL_OTHER_USERS: 'true' } }).start();
 });
 
 after(async () => {
