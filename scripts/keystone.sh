@@ -14,6 +14,11 @@
 #   KS_HASH_ROUNDS=4                   bcrypt rounds for new passwords (fast for tests)
 #   KS_SWIFT_URL=                      object-store endpoint to put in the catalog
 #   KS_HTTPS_PORT= KS_TLS_CERT= KS_TLS_KEY=   also serve HTTPS on that port (same Keystone)
+#   KS_SWIFT_URL=                      object-store endpoint to put in the catalog; when set, also
+#                                      Swift's service user 'swift' and an EC2 (S3) credential
+#                                      for 'keyport' on project 'service'
+#   KS_SWIFT_PASSWORD=swiftpass        password of Swift's service user
+#   KS_EC2_ACCESS=keyport-ec2-access KS_EC2_SECRET=keyport-ec2-secret   that EC2 credential
 # `up` is idempotent. On success it prints "keystone: READY <url>" and writes
 # $KS_DIR/fixtures.json with the ids of what it created.
 set -euo pipefail
@@ -34,6 +39,9 @@ KS_SWIFT_PREFIX=${KS_SWIFT_PREFIX:-KEY_}
 KS_HTTPS_PORT=${KS_HTTPS_PORT:-}
 KS_TLS_CERT=${KS_TLS_CERT:-}
 KS_TLS_KEY=${KS_TLS_KEY:-}
+KS_SWIFT_PASSWORD=${KS_SWIFT_PASSWORD:-swiftpass}
+KS_EC2_ACCESS=${KS_EC2_ACCESS:-keyport-ec2-access}
+KS_EC2_SECRET=${KS_EC2_SECRET:-keyport-ec2-secret}
 URL="http://$KS_HOST:$KS_PORT"
 PY=/usr/bin/python3   # Debian's python: keystone's modules live there
 PIDFILE="$KS_DIR/uwsgi.pid"
@@ -120,6 +128,7 @@ start() {
 fixtures() {
   KS_URL="$URL" KS_ADMIN_PASSWORD="$KS_ADMIN_PASSWORD" KS_SERVICE_PASSWORD="$KS_SERVICE_PASSWORD" \
   KS_DIR="$KS_DIR" KS_DEMO_USERS="$KS_DEMO_USERS" KS_SWIFT_URL="$KS_SWIFT_URL" KS_SWIFT_PREFIX="$KS_SWIFT_PREFIX" \
+  KS_SWIFT_PASSWORD="$KS_SWIFT_PASSWORD" KS_EC2_ACCESS="$KS_EC2_ACCESS" KS_EC2_SECRET="$KS_EC2_SECRET" \
   $PY - <<'PYEOF'
 import json, os, urllib.request, urllib.error
 E = os.environ
@@ -160,10 +169,22 @@ grants = [('service', 'keyport', 'admin')]
 if E.get('KS_DEMO_USERS') == '1':
     users['alice'] = user('alice', 'alicepass'); users['bob'] = user('bob', 'bobpass')
     grants += [('demo', 'alice', 'member'), ('demo', 'bob', 'reader')]
+surl = E.get('KS_SWIFT_URL', '')
+ec2 = None
+if surl:
+    # Swift's authtoken and s3token log in as this user; validating tokens and answering
+    # /v3/s3tokens needs the service (or admin) role.
+    users['swift'] = user('swift', E['KS_SWIFT_PASSWORD'], True)
+    grants += [('service', 'swift', 'admin'), ('service', 'swift', 'service')]
 for p, u, r in grants:
     must(call('PUT', '/projects/%s/users/%s/roles/%s' % (projects[p], users[u], roles[r]), token=T))
-surl = E.get('KS_SWIFT_URL', '')
 if surl:
+    blob = json.dumps({'access': E['KS_EC2_ACCESS'], 'secret': E['KS_EC2_SECRET']})
+    have = must(call('GET', '/credentials?type=ec2&user_id=' + users['keyport'], token=T))['credentials']
+    if not any(json.loads(c['blob']).get('access') == E['KS_EC2_ACCESS'] for c in have):
+        must(call('POST', '/credentials', {'credential': {'type': 'ec2', 'user_id': users['keyport'],
+            'project_id': projects['service'], 'blob': blob}}, T))
+    ec2 = {'user': 'keyport', 'project': 'service', 'access': E['KS_EC2_ACCESS'], 'secret': E['KS_EC2_SECRET']}
     svc = find('services', type='object-store') or must(call('POST', '/services',
         {'service': {'name': 'swift', 'type': 'object-store', 'enabled': True}}, T))['service']
     want = '%s/v1/%s%%(project_id)s' % (surl.rstrip('/'), E['KS_SWIFT_PREFIX'])
@@ -173,7 +194,7 @@ if surl:
         if e and e[0]['url'] != want: must(call('PATCH', '/endpoints/' + e[0]['id'], {'endpoint': {'url': want}}, T))
         elif not e: must(call('POST', '/endpoints', {'endpoint': {'service_id': svc['id'], 'interface': iface,
                                 'url': want, 'region_id': 'RegionOne'}}, T))
-json.dump({'url': U, 'projects': projects, 'roles': roles, 'users': users}, open(os.path.join(E['KS_DIR'], 'fixtures.json'), 'w'), indent=1)
+json.dump({'url': U, 'projects': projects, 'roles': roles, 'users': users, 'ec2': ec2}, open(os.path.join(E['KS_DIR'], 'fixtures.json'), 'w'), indent=1)
 PYEOF
 }
 

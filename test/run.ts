@@ -22,7 +22,8 @@ const ci = !!process.env.CI;
 
 interface ServiceDef {
   name: string;
-  up: () => ServiceInfo;
+  /** Starts the service; `started` holds the services started before it. */
+  up: (started: Record<string, ServiceInfo>) => ServiceInfo;
   down: () => void;
 }
 
@@ -36,9 +37,27 @@ function sh(script: string, args: string[], env: Record<string, string>): { ok: 
 }
 
 const keystoneTls = path.join(workDir, 'keystone-tls');
+const swiftEnv = {
+  SW_DIR: path.join(workDir, 'swift'),
+  SW_PORT: process.env.KEYPORT_TEST_SWIFT_PORT ?? '18080',
+  SW_OBJ_PORT: process.env.KEYPORT_TEST_SWIFT_OBJECT_PORT ?? '16200',
+  SW_CONT_PORT: process.env.KEYPORT_TEST_SWIFT_CONTAINER_PORT ?? '16201',
+  SW_ACCT_PORT: process.env.KEYPORT_TEST_SWIFT_ACCOUNT_PORT ?? '16202',
+  SW_MEMCACHE_PORT: process.env.KEYPORT_TEST_MEMCACHE_PORT ?? '11311',
+  SW_KS_USER: 'swift',
+  SW_KS_PASSWORD: 'swiftpass',
+  SW_KS_PROJECT: 'service',
+  SW_KS_PREFIX: 'KEY_',
+  // Short, so a token revoked in Keystone stops working within seconds (token renewal tests).
+  SW_KS_TOKEN_CACHE_TIME: '2',
+};
+const swiftUrl = `http://127.0.0.1:${swiftEnv.SW_PORT}`;
+
 const keystoneEnv = {
   KS_DIR: path.join(workDir, 'keystone'),
   KS_PORT: process.env.KEYPORT_TEST_KEYSTONE_PORT ?? '15000',
+  KS_SWIFT_URL: swiftUrl,
+  KS_SWIFT_PASSWORD: swiftEnv.SW_KS_PASSWORD,
   KS_ADMIN_PASSWORD: 'adminpass',
   KS_SERVICE_PASSWORD: 'keyportpass',
   KS_LOCKOUT_ATTEMPTS: '5',
@@ -71,6 +90,28 @@ const SERVICES: ServiceDef[] = [
     },
     down() {
       sh('keystone.sh', ['down'], keystoneEnv);
+    },
+  },
+  {
+    name: 'swift',
+    up(started) {
+      // keystoneauth and s3token need Keystone; without it Swift still runs with tempauth.
+      const ks = started.keystone?.available ? `http://127.0.0.1:${keystoneEnv.KS_PORT}` : '';
+      const env = { ...swiftEnv, SW_KEYSTONE_URL: ks };
+      const r = sh('swift.sh', ['up'], env);
+      if (!r.ok) return { available: false, reason: `scripts/swift.sh up failed:\n${r.out}` };
+      return {
+        available: true,
+        url: swiftUrl,
+        authV1: `${swiftUrl}/auth/v1.0`,
+        tempauth: { user: 'test:tester', key: 'testing', account: 'AUTH_test' },
+        keystone: ks ? { url: `${ks}/v3`, prefix: swiftEnv.SW_KS_PREFIX, tokenCacheTime: Number(swiftEnv.SW_KS_TOKEN_CACHE_TIME) } : null,
+        memcachePort: Number(swiftEnv.SW_MEMCACHE_PORT),
+        env,
+      };
+    },
+    down() {
+      sh('swift.sh', ['down'], swiftEnv);
     },
   },
   {
@@ -116,7 +157,7 @@ async function main(): Promise<number> {
     if (!wanted.has(s.name)) continue;
     const t0 = Date.now();
     process.stdout.write(`[test] starting ${s.name} ... `);
-    const info = s.up();
+    const info = s.up(services.services);
     services.services[s.name] = info;
     console.log(info.available ? `ready in ${((Date.now() - t0) / 1000).toFixed(1)} s` : `UNAVAILABLE\n${info.reason}`);
     if (!info.available && ci) failed = true;

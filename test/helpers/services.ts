@@ -22,7 +22,14 @@ export interface KeystoneService extends ServiceInfo {
   servicePassword: string;
   lockoutAttempts: number;
   dir: string;
-  fixtures: { url: string; projects: Record<string, string>; roles: Record<string, string>; users: Record<string, string> };
+  fixtures: {
+    url: string;
+    projects: Record<string, string>;
+    roles: Record<string, string>;
+    users: Record<string, string>;
+    /** EC2 (S3) credential of 'keyport' on project 'service'; present when the catalog has Swift. */
+    ec2?: { user: string; project: string; access: string; secret: string } | null;
+  };
 }
 
 let cached: ServicesFile | undefined;
@@ -76,4 +83,21 @@ export function keystoneEnv(ks: KeystoneService, serviceAccount = true): Record<
     env.KEYPORT_KEYSTONE_SERVICE_PROJECT = 'service';
   }
   return env;
+}
+
+export interface SwiftService extends ServiceInfo {
+  /** Proxy base URL, e.g. http://127.0.0.1:18080. */
+  url: string;
+  /** Swift v1 (tempauth) auth URL. */
+  authV1: string;
+  tempauth: { user: string; key: string; account: string };
+  /** Keystone wiring (keystoneauth, s3token), or null when Swift runs with tempauth only. */
+  keystone: { url: string; prefix: string; tokenCacheTime: number } | null;
+  memcachePort: number;
+  /** Environment of scripts/swift.sh for this Swift (extra proxies for outage tests). */
+  env: Record<string, string>;
+}
+
+export function swift(t: TestContext): SwiftService | undefined {
+  return requireService<SwiftService>(t, 'swift');
 }
