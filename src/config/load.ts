@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConfig, schema, type ConfigShape } from './schema.js';
+import { storageProblems } from './storage-checks.js';
 
 export type Config = Readonly<ConfigShape> & {
   /** Derived: the realm the registry advertises. */
@@ -98,6 +99,8 @@ function finish(shape: ConfigShape): Config {
   if (shape.keystone.serviceUser && !shape.keystone.servicePassword) {
     throw new ConfigError('invalid configuration: keystone.servicePassword must be set when keystone.serviceUser is');
   }
+  const storage = storageProblems(shape.storage);
+  if (storage.length) throw new ConfigError(`invalid configuration: ${storage.join('\n')}`);
   return deepFreeze({ ...shape, realm, advertisedHost }) as Config;
 }
 
