@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
@@ -92,4 +92,28 @@ export async function sha256Of(s: AsyncIterable<unknown>): Promise<string> {
   const h = crypto.createHash('sha256');
   for await (const c of s) h.update(c as Buffer);
   return h.digest('hex');
+}
+
+/**
+ * Runs test/fixtures/append-writer.ts: another process appends bytes [from, to) of
+ * `file` to `p` and is killed with SIGKILL before it closes its writer. Returns its output.
+ */
+export async function appendThenDie(kind: 'swift' | 's3', opts: unknown, p: string, file: string, from: number, to: number): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/append-writer.ts', kind, JSON.stringify(opts), p, file, String(from), String(to)], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('waiting')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`writer process exited early (${code}): ${out}`)));
+  });
+  const exited = new Promise((res) => child.once('exit', res));
+  child.kill('SIGKILL');
+  await exited;
+  return out;
 }

@@ -1,21 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { PathNotFoundError, StorageUnavailableError } from '../../src/storage/driver.js';
 import { SwiftDriver, type SwiftDriverOptions } from '../../src/storage/swift.js';
 import { request } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser } from '../helpers/keystone-admin.js';
 import { keystone, swift } from '../helpers/services.js';
-import { extraProxy, forgetTempauthToken, quietLog, rawList, sha256Of, swiftOptions, tempauthLogin } from '../helpers/swift.js';
+import { appendThenDie, extraProxy, forgetTempauthToken, quietLog, rawList, sha256Of, swiftOptions, tempauthLogin } from '../helpers/swift.js';
 import { driverConformance } from './driver-suite.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MiB = 1024 * 1024;
 
 function drivers() {
@@ -182,7 +179,8 @@ describe('swift driver', () => {
     const r = await request(`${ks.url}/auth/tokens`, { method: 'DELETE', headers: { 'X-Auth-Token': adminToken, 'X-Subject-Token': old } });
     assert.equal(r.status, 204);
     // Swift's authtoken keeps a validated token this long before asking Keystone again.
-    await new Promise((res) => setTimeout(res, (sw.keystone.tokenCacheTime + 1) * 1000));
+    const wait = (sw.keystone.tokenCacheTime + 1) * 1000;
+    await new Promise((res) => setTimeout(res, wait));
     assert.equal((await d.getContent('/revoke/a')).toString(), 'kept');
     assert.notEqual((await d.client.auth.session()).token, old);
   });
@@ -337,21 +335,8 @@ describe('swift driver', () => {
     await w.close();
 
     // Another process appends, uploads segments and dies before closing its writer.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/swift-writer.ts', JSON.stringify(opts), p, file, String(2.5 * MiB), String(5 * MiB)], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('waiting')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`writer process exited early (${code}): ${out}`)));
-    });
+    const out = await appendThenDie('swift', opts, p, file, 2.5 * MiB, 5 * MiB);
     assert.match(out, /opened 2621440/);
-    child.kill('SIGKILL');
-    await new Promise((res) => child.once('exit', res));
     const segs = await rawList(sw, opts.container, 'killed/segments/');
     assert.ok(segs.length > 3, 'the killed writer had uploaded segments');
 
