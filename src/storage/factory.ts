@@ -12,6 +12,15 @@ export async function createStorageDriver(config: Config, log: Logger): Promise<
     case 'memory':
       log.warn('memory storage driver: everything is lost when the process stops');
       return new MemoryDriver();
+    case 'swift': {
+      // Loaded on demand: a filesystem registry never pays for the cloud clients.
+      const { createSwiftDriver } = await import('./swift.js');
+      return createSwiftDriver(config, log);
+    }
+    case 's3': {
+      const { createS3Driver } = await import('./s3.js');
+      return createS3Driver(config, log);
+    }
     default:
       throw new Error(`storage driver ${config.storage.driver} is not available in this build`);
   }
