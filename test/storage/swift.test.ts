@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -95,6 +96,60 @@ describe('swift driver', () => {
       }),
     );
     assert.equal((await byId.getContent('/v3/obj')).toString(), 'via keystone');
+  });
+
+  it('Keystone v2.0 auth (old clouds) reads the token and the object-store endpoint', async (t) => {
+    const sw = swift(t);
+    const ks = keystone(t);
+    if (!sw || !ks) return;
+    // Keystone dropped v2.0 long ago, so a small front answers in the v2.0 format with a
+    // real token and catalog that it gets from Keystone v3 for the same credentials.
+    const seen: unknown[] = [];
+    const front = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', async () => {
+        const auth = JSON.parse(body).auth;
+        seen.push({ url: req.url, auth: { ...auth, passwordCredentials: { username: auth.passwordCredentials.username } } });
+        const r = await request(`${ks.url}/auth/tokens`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            auth: {
+              identity: { methods: ['password'], password: { user: { name: auth.passwordCredentials.username, domain: { id: 'default' }, password: auth.passwordCredentials.password } } },
+              scope: { project: { name: auth.tenantName, domain: { id: 'default' } } },
+            },
+          }),
+        });
+        if (r.status !== 201) {
+          res.writeHead(401).end();
+          return;
+        }
+        const tok = r.json().token;
+        const endpoints = tok.catalog.find((c: { type: string }) => c.type === 'object-store').endpoints;
+        const url = (i: string) => endpoints.find((e: { interface: string }) => e.interface === i).url;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            access: {
+              token: { id: r.headers['x-subject-token'], expires: tok.expires_at },
+              serviceCatalog: [
+                { type: 'identity', endpoints: [{ region: 'RegionOne', publicURL: ks.url }] },
+                { type: 'object-store', endpoints: [{ region: 'RegionOne', publicURL: url('public'), internalURL: url('internal'), adminURL: url('admin') }] },
+              ],
+            },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((res) => front.listen(0, '127.0.0.1', res));
+    t.after(() => front.close());
+    const port = (front.address() as net.AddressInfo).port;
+    const d = all.make(swiftOptions(sw, { authUrl: `http://127.0.0.1:${port}/v2.0`, username: 'keyport', password: ks.servicePassword, tenant: 'service', region: 'RegionOne' }));
+    assert.equal(d.client.auth.version, 2);
+    await d.putContent('/v2/obj', Buffer.from('via v2'));
+    assert.equal((await d.getContent('/v2/obj')).toString(), 'via v2');
+    assert.equal((await d.client.auth.session()).storageUrl, `${sw.url}/v1/KEY_${ks.fixtures.projects.service}`);
+    assert.deepEqual(seen[0], { url: '/v2.0/tokens', auth: { passwordCredentials: { username: 'keyport' }, tenantName: 'service' } });
   });
 
   it('Keystone v3 application credentials work', async (t) => {
