@@ -24,9 +24,9 @@ export interface StorageDriver {
   /**
    * Opens a resumable writer. With `append`, writing continues after what earlier
    * writers to the same path closed (possibly in another process or on another host);
-   * without it any previous content is discarded. Content written through a writer is
-   * only guaranteed readable at `path` after commit(); before that, `stat(path).size`
-   * reports what close() has made durable.
+   * without it any previous content is discarded. What close() has made durable is
+   * reported by `stat(path).size` and can be read and moved like any object (the
+   * registry finishes uploads that way); commit() additionally marks the content final.
    */
   writer(path: string, append: boolean): Promise<FileWriter>;
 

@@ -125,12 +125,14 @@ export class S3Driver implements StorageDriver {
   async getContent(path: string): Promise<Buffer> {
     checkPath(path);
     const key = this.key(path);
-    try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-      return Buffer.from(await r.Body!.transformToByteArray());
-    } catch (e) {
-      if (isNotFound(e)) throw new PathNotFoundError(path);
-      throw mapS3Error('get', key, e);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+        return Buffer.from(await r.Body!.transformToByteArray());
+      } catch (e) {
+        if (!isNotFound(e)) throw mapS3Error('get', key, e);
+        if (attempt > 0 || !(await this.completeClosedUpload(path))) throw new PathNotFoundError(path);
+      }
     }
   }
 
@@ -157,12 +159,12 @@ export class S3Driver implements StorageDriver {
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidOffsetError(path, offset);
     const key = this.key(path);
     try {
-      const r = await this.client.send(
-        new GetObjectCommand({ Bucket: this.opts.bucket, Key: key, Range: offset > 0 ? `bytes=${offset}-` : undefined }),
-      );
-      return r.Body as Readable;
+      return await this.openRead(key, offset);
     } catch (e) {
-      if (isNotFound(e)) throw new PathNotFoundError(path);
+      if (isNotFound(e)) {
+        if (!(await this.completeClosedUpload(path))) throw new PathNotFoundError(path);
+        return this.reader(path, offset);
+      }
       if (statusOf(e) === 416) {
         // A range starting at the end is refused; reading there is just empty.
         const h = await this.head(key);
@@ -172,6 +174,13 @@ export class S3Driver implements StorageDriver {
       }
       throw mapS3Error('get', key, e);
     }
+  }
+
+  private async openRead(key: string, offset: number): Promise<Readable> {
+    const r = await this.client.send(
+      new GetObjectCommand({ Bucket: this.opts.bucket, Key: key, Range: offset > 0 ? `bytes=${offset}-` : undefined }),
+    );
+    return r.Body as Readable;
   }
 
   async writer(path: string, append: boolean): Promise<FileWriter> {
@@ -194,22 +203,45 @@ export class S3Driver implements StorageDriver {
 
   /** The state a closed writer left, or the committed object turned back into an upload. */
   private async loadState(key: string, stateKey: string): Promise<UploadState | undefined> {
+    const saved = await this.savedState(key, stateKey);
+    if (saved) return saved;
+    const h = await this.head(key);
+    if (!h) return undefined;
+    return this.reopen(key, h.size);
+  }
+
+  private async savedState(key: string, stateKey: string): Promise<UploadState | undefined> {
     let saved: { meta: Record<string, string>; tail: Buffer } | undefined;
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: stateKey }));
       saved = { meta: r.Metadata ?? {}, tail: Buffer.from(await r.Body!.transformToByteArray()) };
     } catch (e) {
-      if (!isNotFound(e)) throw mapS3Error('read upload state', key, e);
+      if (isNotFound(e)) return undefined;
+      throw mapS3Error('read upload state', key, e);
     }
-    if (saved) {
-      const uploadId = saved.meta[STATE_META.uploadId] || undefined;
-      const count = Number(saved.meta[STATE_META.parts] ?? 0);
-      const parts = uploadId ? await this.listParts(key, uploadId, count) : [];
-      return { uploadId, parts, tail: saved.tail };
+    const uploadId = saved.meta[STATE_META.uploadId] || undefined;
+    const count = Number(saved.meta[STATE_META.parts] ?? 0);
+    const parts = uploadId ? await this.listParts(key, uploadId, count) : [];
+    return { uploadId, parts, tail: saved.tail };
+  }
+
+  /**
+   * Completes an upload that writers closed but nobody committed, the first time its
+   * content is read or moved: S3 cannot serve a multipart upload in progress, while the
+   * other drivers show closed content at the path at once. True if there was one.
+   */
+  private async completeClosedUpload(path: string): Promise<boolean> {
+    const key = this.key(path);
+    const stateKey = this.stateKey(path);
+    const state = await this.savedState(key, stateKey);
+    if (!state) return false;
+    try {
+      await new S3Writer(this.ctx, key, stateKey, state).commit();
+    } catch (e) {
+      // Another process may have completed it first; the object is there either way.
+      if (!(await this.head(key))) throw e;
     }
-    const h = await this.head(key);
-    if (!h) return undefined;
-    return this.reopen(key, h.size);
+    return true;
   }
 
   /**
@@ -346,7 +378,8 @@ export class S3Driver implements StorageDriver {
     checkPath(dest);
     const src = this.key(source);
     const dst = this.key(dest);
-    const h = await this.head(src);
+    let h = await this.head(src);
+    if (!h && (await this.completeClosedUpload(source))) h = await this.head(src);
     if (!h) throw new PathNotFoundError(source);
     if (src === dst) return;
     const threshold = this.opts.multipartCopyThreshold ?? 5 * GiB;

@@ -144,6 +144,21 @@ export function driverConformance(
       assert.equal((await readAll(await d.reader(p, 5))).toString(), 'fghijk');
     });
 
+    run('content a writer closed without commit can be stat\'ed, read and moved', async () => {
+      // The registry finishes an upload this way: PATCHes close, the final PUT reads and moves.
+      const p = `${base}/closed/data`;
+      const data = crypto.randomBytes(200_000);
+      const w = await d.writer(p, false);
+      await w.write(data);
+      await w.close();
+      assert.equal((await d.stat(p)).size, data.length);
+      const other = h!.second ? await h!.second() : d;
+      assert.deepEqual(await readAll(await other.reader(p)), data);
+      await other.move(p, `${base}/closed/final`);
+      assert.deepEqual(await d.getContent(`${base}/closed/final`), data);
+      await assert.rejects(d.stat(p), PathNotFoundError);
+    });
+
     run('a writer without append starts over; cancel discards', async () => {
       const p = `${base}/w2/data`;
       const w1 = await d.writer(p, false);
