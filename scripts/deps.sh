@@ -5,7 +5,7 @@
 set -euo pipefail
 WHAT=${1:-all}
 RUNTIME=(keystone uwsgi uwsgi-plugin-python3 curl openssl ca-certificates)
-TEST=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached
+TEST=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient python3-keystonemiddleware memcached
       docker-registry skopeo podman docker.io umoci busybox-static jq bc wrk apache2-utils)
 case "$WHAT" in
   runtime) PKGS=("${RUNTIME[@]}") ;;
