@@ -5,6 +5,7 @@ import type { Config } from '../config/load.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { createStorageDriver } from '../storage/factory.js';
+import { StorageHealth } from '../storage/health.js';
 import { loadServerTls, parseCertificateBundle } from '../tls/certificates.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { registryApp } from './app.js';
@@ -41,8 +42,11 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     trusted,
   });
   const driver = await createStorageDriver(config, log);
+  const health = config.storage.health.enabled ? new StorageHealth(driver, config.storage.health, log) : undefined;
+  health?.start();
   const app = registryApp({
     driver,
+    health,
     verifier,
     realm: config.realm,
     service: config.token.service,
@@ -81,6 +85,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     name: 'registry',
     close: async () => {
       clearInterval(purgeTimer);
+      health?.stop();
       await closeServer(server);
       await driver.close?.();
     },
