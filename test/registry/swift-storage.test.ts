@@ -5,9 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, it } from 'node:test';
+import { certDir, must, run } from '../helpers/clients.js';
 import { request } from '../helpers/http.js';
-import { freePort } from '../helpers/keyport.js';
+import { freePort, tempDir } from '../helpers/keyport.js';
 import { codes, startRegistry } from '../helpers/registry.js';
 import { swift, type SwiftService } from '../helpers/services.js';
 import { extraProxy } from '../helpers/swift.js';
@@ -91,7 +95,8 @@ describe('registry on Swift', () => {
     );
     t.after(() => kp.stop());
     const token = await minter.all('alice/redirect');
-    const layer = crypto.randomBytes(2 * 1024 * 1024 + 3);
+    // Real gzip, so skopeo keeps the layer as it is instead of compressing it.
+    const layer = zlib.gzipSync(crypto.randomBytes(2 * 1024 * 1024 + 3), { level: 0 });
     const image = await client.pushImage('alice/redirect', 'v1', token, { layer });
     const r = await client.api('GET', `/v2/alice/redirect/blobs/${image.layer}`, token);
     assert.equal(r.status, 307);
@@ -103,5 +108,17 @@ describe('registry on Swift', () => {
     assert.ok(bytes.body.equals(layer));
     const head = await client.api('HEAD', `/v2/alice/redirect/blobs/${image.layer}`, token);
     assert.equal(head.status, 200, 'HEAD is still answered by the registry');
+
+    // A real client follows the redirect: skopeo pulls the image, the layer from Swift.
+    const out = tempDir('skopeo-redirect');
+    const host = new URL(kp.registryUrl).host;
+    must(
+      run('skopeo', ['copy', '--src-cert-dir', certDir(kp.ca), '--src-registry-token', token, `docker://${host}/alice/redirect:v1`, `oci:${out}:v1`]),
+      'skopeo copy through the redirect',
+    );
+    const pulled = fs.readFileSync(path.join(out, 'blobs', 'sha256', image.layer.slice('sha256:'.length)));
+    assert.ok(pulled.equals(layer), 'skopeo got the layer bytes from the TempURL');
+    const log = kp.logText();
+    assert.ok(!log.includes('temp_url_sig='), 'signed URLs are not logged');
   });
 });
