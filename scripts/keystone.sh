@@ -12,7 +12,6 @@
 #   KS_DEMO_USERS=0                    1: also create alice and bob (quick start)
 #   KS_LOCKOUT_ATTEMPTS=5              keystone's own lockout ([security_compliance]; 0 = off)
 #   KS_HASH_ROUNDS=4                   bcrypt rounds for new passwords (fast for tests)
-#   KS_SWIFT_URL=                      object-store endpoint to put in the catalog
 #   KS_HTTPS_PORT= KS_TLS_CERT= KS_TLS_KEY=   also serve HTTPS on that port (same Keystone)
 #   KS_SWIFT_URL=                      object-store endpoint to put in the catalog; when set, also
 #                                      Swift's service user 'swift' and an EC2 (S3) credential
