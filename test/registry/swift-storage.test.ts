@@ -12,7 +12,9 @@ import { describe, it } from 'node:test';
 import { certDir, must, run } from '../helpers/clients.js';
 import { request } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
-import { codes, startRegistry } from '../helpers/registry.js';
+import { codes, RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
+import { KeyportProcess } from '../helpers/keyport.js';
+import https from 'node:https';
 import { swift, type SwiftService } from '../helpers/services.js';
 import { extraProxy } from '../helpers/swift.js';
 
@@ -37,6 +39,71 @@ const until = async (what: string, ok: () => Promise<boolean>, ms: number) => {
 };
 
 describe('registry on Swift', () => {
+  it('two registry processes on one container: push through one, pull through the other, push together, finish a killed upload', async (t) => {
+    const sw = swift(t);
+    if (!sw) return;
+    const env = swiftEnv(sw, sw.authV1);
+    const a = await startRegistry(env);
+    t.after(() => a.kp.stop());
+    // The second instance shares the store and the certificates (so the same tokens).
+    const bkp = await new KeyportProcess({ command: 'registry', env: { ...env, KEYPORT_CERTS_DIR: a.kp.certsDir } }).start();
+    t.after(() => bkp.stop());
+    const b = new RegistryClient(bkp);
+    const token = await a.minter.all('alice/shared', 'alice/both', 'alice/killed');
+    const accept = { accept: 'application/vnd.oci.image.manifest.v1+json' };
+
+    const image = await a.client.pushImage('alice/shared', 'v1', token, { layer: crypto.randomBytes(1536 * 1024) });
+    const m = await b.api('GET', '/v2/alice/shared/manifests/v1', token, { headers: accept });
+    assert.equal(m.status, 200);
+    assert.ok(m.body.equals(image.body));
+    const layer = await b.api('GET', `/v2/alice/shared/blobs/${image.layer}`, token);
+    assert.equal(sha256(layer.body), image.layer);
+
+    const same = crypto.randomBytes(2 * 1024 * 1024 + 17);
+    const [ra, rb] = await Promise.all([a.client.pushImage('alice/both', 'v1', token, { layer: same }), b.pushImage('alice/both', 'v1', token, { layer: same })]);
+    assert.equal(ra.digest, rb.digest);
+    for (const c of [a.client, b]) {
+      const got = await c.api('GET', `/v2/alice/both/blobs/${ra.layer}`, token);
+      assert.equal(sha256(got.body), sha256(same));
+    }
+
+    // A chunked upload on the first instance; it dies (SIGKILL) in the middle of a chunk.
+    const data = crypto.randomBytes(3 * 1024 * 1024);
+    const digest = sha256(data);
+    const started = await a.client.api('POST', '/v2/alice/killed/blobs/uploads/', token);
+    let loc = String(started.headers.location);
+    const first = await a.client.api('PATCH', loc, token, {
+      body: data.subarray(0, 1024 * 1024),
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${1024 * 1024 - 1}` },
+    });
+    assert.equal(first.status, 202);
+    loc = String(first.headers.location);
+    const stalled = https.request(new URL(`${a.kp.registryUrl}${loc}`), {
+      method: 'PATCH',
+      ca: a.kp.ca,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': 2 * 1024 * 1024 },
+    });
+    stalled.on('error', () => {});
+    stalled.write(data.subarray(1024 * 1024, 2560 * 1024));
+    await new Promise((r) => setTimeout(r, 1000));
+    await a.kp.stop('SIGKILL');
+    stalled.destroy();
+
+    const status = await b.api('GET', loc, token);
+    assert.equal(status.status, 204, 'the other instance knows the upload');
+    const stored = Number(String(status.headers.range).split('-')[1]) + 1;
+    assert.ok(stored >= 1024 * 1024 && stored < data.length, `stored ${stored} bytes`);
+    const rest = await b.api('PATCH', loc, token, {
+      body: data.subarray(stored),
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `${stored}-${data.length - 1}` },
+    });
+    assert.equal(rest.status, 202, rest.text);
+    const done = await b.api('PUT', `${String(rest.headers.location)}${String(rest.headers.location).includes('?') ? '&' : '?'}digest=${digest}`, token);
+    assert.equal(done.status, 201, done.text);
+    const got = await b.api('GET', `/v2/alice/killed/blobs/${digest}`, token);
+    assert.equal(sha256(got.body), digest, 'finished on the second instance with the right bytes');
+  });
+
   it('Swift stopped: /healthz turns unhealthy, requests get 503 in the OCI format, nothing is lost, and service resumes', async (t) => {
     const sw = swift(t);
     if (!sw) return;
