@@ -12,6 +12,12 @@ export function storageEnv(): Record<string, string> {
   return raw ? (JSON.parse(raw) as Record<string, string>) : {};
 }
 
+/** A suite name with the driver under test, so a failure says which driver it happened on. */
+export function onDriver(name: string): string {
+  const driver = storageEnv().KEYPORT_STORAGE_DRIVER;
+  return driver && driver !== 'filesystem' ? `${name} [${driver}]` : name;
+}
+
 export async function startRegistry(env: Record<string, string> = {}): Promise<{ kp: KeyportProcess; minter: TokenMinter; client: RegistryClient }> {
   const kp = await new KeyportProcess({ command: 'registry', env: { ...storageEnv(), ...env } }).start();
   const minter = new TokenMinter(kp.certsDir, env.KEYPORT_ISSUER ?? 'keyport', env.KEYPORT_SERVICE ?? 'keyport-registry');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { KeyportProcess } from '../helpers/keyport.js';
-import { codes, RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
+import { codes, onDriver, RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
 import type { TokenMinter } from '../helpers/tokens.js';
 
 let kp: KeyportProcess;
@@ -31,7 +31,7 @@ async function startUpload(repo = 'alice/app'): Promise<string> {
   return String(r.headers.location);
 }
 
-describe('push: uploads', () => {
+describe(onDriver('push: uploads'), () => {
   it('monolithic POST ?digest= stores the blob and answers 201 with Location and Docker-Content-Digest', async () => {
     const data = crypto.randomBytes(10_000);
     const digest = sha256(data);
@@ -168,7 +168,7 @@ describe('push: uploads', () => {
   });
 });
 
-describe('cross-repository mount', () => {
+describe(onDriver('cross-repository mount'), () => {
   it('mounts when the caller may pull the source; otherwise starts a normal upload', async () => {
     const digest = await client.pushBlob('alice/app', token, crypto.randomBytes(2048));
     const ok = await client.api('POST', `/v2/alice/other/blobs/uploads/?mount=${digest}&from=alice/app`, token);
@@ -186,7 +186,7 @@ describe('cross-repository mount', () => {
   });
 });
 
-describe('pull: blobs', () => {
+describe(onDriver('pull: blobs'), () => {
   it('HEAD gives size and digest; GET streams the bytes; Range gives 206', async () => {
     const data = crypto.randomBytes(100_000);
     const digest = await client.pushBlob('alice/app', token, data);
@@ -233,7 +233,7 @@ describe('pull: blobs', () => {
   });
 });
 
-describe('deletes can be switched off', () => {
+describe(onDriver('deletes can be switched off'), () => {
   it('KEYPORT_DELETE_ENABLED=false: DELETE is 405 UNSUPPORTED', async () => {
     const { kp: ro, minter: m, client: c } = await startRegistry({ KEYPORT_DELETE_ENABLED: 'false' });
     try {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { KeyportProcess } from '../helpers/keyport.js';
-import { codes, RegistryClient, sha256, startRegistry, storageEnv } from '../helpers/registry.js';
+import { codes, onDriver, RegistryClient, sha256, startRegistry, storageEnv } from '../helpers/registry.js';
 import type { TokenMinter } from '../helpers/tokens.js';
 
 let kp: KeyportProcess;
@@ -46,7 +46,7 @@ function walk(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
-describe('the registry is killed during a chunked upload', () => {
+describe(onDriver('the registry is killed during a chunked upload'), () => {
   it('no partial blob is served, and the upload resumes from what was stored after a restart', async () => {
     const data = crypto.randomBytes(3 * 1024 * 1024);
     const digest = sha256(data);
@@ -97,7 +97,7 @@ describe('the registry is killed during a chunked upload', () => {
   });
 });
 
-describe('concurrent pushes of the same blob', () => {
+describe(onDriver('concurrent pushes of the same blob'), () => {
   it('both succeed and the blob is stored once', async () => {
     const data = crypto.randomBytes(8 * 1024 * 1024);
     const digest = sha256(data);
@@ -138,7 +138,7 @@ function rssPeakMiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
-describe('large blobs stream', () => {
+describe(onDriver('large blobs stream'), () => {
   it('a 1 GiB blob goes in and out with the right digest while the registry stays under 250 MiB', async () => {
     const chunk = crypto.randomBytes(1024 * 1024);
     const total = 1024;

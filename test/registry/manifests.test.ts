@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { KeyportProcess } from '../helpers/keyport.js';
-import { codes, RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
+import { codes, onDriver, RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
 import type { TokenMinter } from '../helpers/tokens.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -31,7 +31,7 @@ function put(repo: string, ref: string, body: Buffer | object, contentType: stri
   return client.api('PUT', `/v2/${repo}/manifests/${ref}`, token, { body: b, headers: { 'content-type': contentType } });
 }
 
-describe('manifests: push and pull', () => {
+describe(onDriver('manifests: push and pull'), () => {
   it('PUT by tag answers 201 with Docker-Content-Digest; GET and HEAD by tag and digest return the same bytes', async () => {
     const img = await client.pushImage('alice/app', 'v1', token);
     assert.equal(img.digest, sha256(img.body));
@@ -160,7 +160,7 @@ describe('manifests: push and pull', () => {
   });
 });
 
-describe('tags and catalog', () => {
+describe(onDriver('tags and catalog'), () => {
   it('tags are sorted and paginated with n, last and a Link header', async () => {
     for (const t of ['c', 'a', 'e', 'b', 'd']) await client.pushImage('alice/tags', t, token);
     const all = await client.api('GET', '/v2/alice/tags/tags/list', token);
@@ -199,7 +199,7 @@ describe('tags and catalog', () => {
   });
 });
 
-describe('content management: deletes', () => {
+describe(onDriver('content management: deletes'), () => {
   it('DELETE by tag removes only the tag; by digest removes the manifest and its tags', async () => {
     const img = await client.pushImage('alice/del', 'one', token);
     await put('alice/del', 'two', img.body, OCI_MANIFEST);
@@ -225,7 +225,7 @@ describe('content management: deletes', () => {
   });
 });
 
-describe('referrers API (OCI 1.1)', () => {
+describe(onDriver('referrers API (OCI 1.1)'), () => {
   it('artifacts with a subject answer OCI-Subject and are listed, filterable by artifactType', async () => {
     const img = await client.pushImage('alice/art', 'v1', token);
     const empty = await client.pushBlob('alice/art', token, Buffer.from('{}'));
@@ -281,7 +281,7 @@ describe('referrers API (OCI 1.1)', () => {
   });
 });
 
-describe('unknown endpoints and methods', () => {
+describe(onDriver('unknown endpoints and methods'), () => {
   it('404 and 405 in the OCI error format', async () => {
     const r = await client.api('GET', '/v2/alice/app/nothing/here', token);
     assert.equal(r.status, 404);
