@@ -104,7 +104,15 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'token' || command === 'registry') {
     const workers = resolveWorkers(command === 'token' ? config.token.workers : config.registry.workers);
     if (workers > 1 && !isClusterWorker()) {
-      await runPrimary(workers, command, log);
+      const primary = runPrimary(workers, command, log);
+      let metrics: { close(): unknown } | undefined;
+      if (command === 'registry' && config.registry.metricsPort > 0) {
+        const { startMetricsServer } = await import('./registry/index.js');
+        const { loadServerTls } = await import('./tls/certificates.js');
+        metrics = await startMetricsServer(config, loadServerTls(config.tls.certsDir), log, true);
+      }
+      await primary;
+      metrics?.close();
       return 0;
     }
   }

@@ -269,6 +269,18 @@ export const schema = {
       default: 300,
       env: 'KEYPORT_UPLOAD_TIMEOUT',
     },
+    metricsPort: {
+      doc: 'HTTPS port of the Prometheus endpoint (GET /metrics: storage latency and errors, process figures). 0: off.',
+      format: 'port',
+      default: 0,
+      env: 'KEYPORT_REGISTRY_METRICS_PORT',
+    },
+    metricsBind: {
+      doc: 'Listen address of the metrics endpoint; loopback by default, so it is not on the public network.',
+      format: 'host-address',
+      default: '127.0.0.1',
+      env: 'KEYPORT_REGISTRY_METRICS_BIND',
+    },
   },
   storage: {
     driver: {
@@ -618,6 +630,8 @@ export interface ConfigShape {
     maxManifestSize: number;
     tokenLeeway: number;
     uploadTimeout: number;
+    metricsPort: number;
+    metricsBind: string;
   };
   storage: {
     driver: 'filesystem' | 'memory' | 'swift' | 's3';

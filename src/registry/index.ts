@@ -1,12 +1,14 @@
 import fs from 'node:fs';
+import type https from 'node:https';
 import path from 'node:path';
 import type { Running } from '../cli.js';
 import type { Config } from '../config/load.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
+import { isClusterWorker } from '../http/cluster.js';
 import { createStorageDriver } from '../storage/factory.js';
 import { StorageHealth } from '../storage/health.js';
-import { loadServerTls, parseCertificateBundle } from '../tls/certificates.js';
+import { loadServerTls, parseCertificateBundle, type ServerTls } from '../tls/certificates.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { registryApp } from './app.js';
 import { errorBody } from './http-errors.js';
@@ -28,6 +30,14 @@ function trustedTokenCertificates(config: Config) {
   return certs;
 }
 
+/** The Prometheus endpoint on its own port (see src/metrics/server.ts). */
+export async function startMetricsServer(config: Config, tls: ServerTls, log: Logger, aggregateWorkers: boolean): Promise<https.Server> {
+  const { serveMetrics } = await import('../metrics/server.js');
+  const server = await serveMetrics({ bind: config.registry.metricsBind, port: config.registry.metricsPort, tls, log, aggregateWorkers });
+  log.info({ bind: config.registry.metricsBind, port: config.registry.metricsPort }, 'metrics listening');
+  return server;
+}
+
 const UPLOAD_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
 /** Wires the registry from configuration and starts it. */
@@ -41,9 +51,20 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     leewaySeconds: config.registry.tokenLeeway,
     trusted,
   });
-  const driver = await createStorageDriver(config, log);
-  const health = config.storage.health.enabled ? new StorageHealth(driver, config.storage.health, log) : undefined;
-  health?.start();
+  const metricsOn = config.registry.metricsPort > 0;
+  let driver = await createStorageDriver(config, log);
+  let health: StorageHealth | undefined;
+  if (metricsOn) {
+    const { storageMetrics } = await import('../metrics/storage.js');
+    const { metricsRegistry, startMetrics } = await import('../metrics/server.js');
+    startMetrics();
+    const healthy = config.storage.health.enabled ? () => health?.healthy() ?? true : undefined;
+    driver = storageMetrics(metricsRegistry, healthy).wrap(driver);
+  }
+  if (config.storage.health.enabled) {
+    health = new StorageHealth(driver, config.storage.health, log);
+    health.start();
+  }
   const app = registryApp({
     driver,
     health,
@@ -63,6 +84,9 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     requestTimeoutMs: 0,
     idleTimeoutMs: config.registry.uploadTimeout * 1000,
   });
+
+  // Workers report to the primary, which serves the sum; a lone process serves its own.
+  const metricsServer = metricsOn && !isClusterWorker() ? await startMetricsServer(config, tls, log, false) : undefined;
 
   // Abandoned upload sessions are removed after a week, as Docker Distribution does.
   const uploads = new UploadStore(driver, new BlobStore(driver));
@@ -87,6 +111,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
       clearInterval(purgeTimer);
       health?.stop();
       await closeServer(server);
+      if (metricsServer) await closeServer(metricsServer);
       await driver.close?.();
     },
   };

@@ -78,3 +78,25 @@ export function codes(r: Response): string[] {
     return [`(not JSON: ${r.status} ${r.text.slice(0, 80)})`];
   }
 }
+
+/** Scrapes a Prometheus endpoint; `value(name, labels)` sums the matching samples. */
+export async function scrapeMetrics(url: string, ca: Buffer): Promise<{ text: string; value: (name: string, labels?: Record<string, string>) => number }> {
+  const r = await request(url, { ca });
+  if (r.status !== 200) throw new Error(`metrics: ${r.status} ${r.text}`);
+  const samples = r.text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(l);
+      if (!m) return undefined;
+      const labels: Record<string, string> = {};
+      for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
+      return { name: m[1]!, labels, value: Number(m[3]) };
+    })
+    .filter((s) => s !== undefined);
+  return {
+    text: r.text,
+    value: (name, labels = {}) =>
+      samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0),
+  };
+}

@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { certDir, must, run } from '../helpers/clients.js';
 import { request } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
-import { codes, RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
+import { codes, RegistryClient, scrapeMetrics, sha256, startRegistry } from '../helpers/registry.js';
 import { KeyportProcess } from '../helpers/keyport.js';
 import https from 'node:https';
 import { swift, type SwiftService } from '../helpers/services.js';
@@ -108,10 +108,12 @@ describe('registry on Swift', () => {
     const sw = swift(t);
     if (!sw) return;
     const port = await freePort();
+    const metricsPort = await freePort();
     extraProxy(sw, 'up', port);
     t.after(() => extraProxy(sw, 'down', port));
     const { kp, minter, client } = await startRegistry(
       swiftEnv(sw, `http://127.0.0.1:${port}/auth/v1.0`, {
+        KEYPORT_REGISTRY_METRICS_PORT: String(metricsPort),
         KEYPORT_STORAGE_HEALTH_INTERVAL: '1',
         KEYPORT_STORAGE_HEALTH_THRESHOLD: '2',
         KEYPORT_SWIFT_TIMEOUT: '2000',
@@ -138,9 +140,13 @@ describe('registry on Swift', () => {
     assert.deepEqual(codes(refused), ['UNAVAILABLE']);
     assert.ok(refused.headers['retry-after']);
     assert.ok(Date.now() - t0 < 1000, 'answered at once, without waiting on Swift');
+    const down = await scrapeMetrics(`https://127.0.0.1:${metricsPort}/metrics`, kp.ca);
+    assert.equal(down.value('keyport_storage_healthy'), 0, 'the health gauge shows the outage');
+    assert.ok(down.value('keyport_storage_errors_total', { driver: 'swift', outcome: 'unavailable' }) >= 2, 'failed Swift calls are counted');
 
     extraProxy(sw, 'up', port);
     await until('/healthz to recover', async () => (await health()).status === 200, 10_000);
+    assert.equal((await scrapeMetrics(`https://127.0.0.1:${metricsPort}/metrics`, kp.ca)).value('keyport_storage_healthy'), 1);
     const m = await client.api('GET', `/v2/alice/outage/manifests/v1`, token, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(m.status, 200);
     assert.ok(m.body.equals(image.body), 'the manifest stored before the outage is intact');

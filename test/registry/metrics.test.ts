@@ -1,0 +1,48 @@
+/**
+ * The Prometheus endpoint: storage latency per driver operation and outcome, and the
+ * health gauge, on their own port; summed over the workers when the registry runs several.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { describe, it } from 'node:test';
+import { request } from '../helpers/http.js';
+import { freePort } from '../helpers/keyport.js';
+import { scrapeMetrics, sha256, startRegistry } from '../helpers/registry.js';
+
+describe('registry metrics', () => {
+  it('report storage operations by outcome, on a port of their own', async (t) => {
+    const port = await freePort();
+    const { kp, minter, client } = await startRegistry({ KEYPORT_REGISTRY_METRICS_PORT: String(port), KEYPORT_STORAGE_DRIVER: 'filesystem' });
+    t.after(() => kp.stop());
+    const token = await minter.all('alice/metrics');
+    await client.pushImage('alice/metrics', 'v1', token);
+    const missing = sha256(crypto.randomBytes(8));
+    assert.equal((await client.api('HEAD', `/v2/alice/metrics/blobs/${missing}`, token)).status, 404);
+
+    const m = await scrapeMetrics(`https://127.0.0.1:${port}/metrics`, kp.ca);
+    const ops = (operation: string, outcome: string) =>
+      m.value('keyport_storage_operation_seconds_count', { driver: 'filesystem', operation, outcome });
+    assert.ok(ops('writer_close', 'ok') >= 2 && ops('move', 'ok') >= 2, 'blob writes are timed');
+    assert.ok(ops('put_content', 'ok') >= 1, 'small objects too');
+    assert.ok(ops('get_content', 'not_found') >= 1, 'a missing blob is its own outcome');
+    assert.equal(m.value('keyport_storage_errors_total'), 0, 'a missing path is not an error');
+    assert.ok(m.value('keyport_storage_bytes_written_total', { driver: 'filesystem' }) > 1000);
+    assert.equal(m.value('keyport_storage_healthy'), 1);
+    assert.ok(m.value('process_resident_memory_bytes') > 0, 'process figures too');
+
+    // The public API port does not expose them.
+    assert.equal((await request(`${kp.registryUrl}/metrics`, { ca: kp.ca })).status, 404);
+  });
+
+  it('are summed over the workers by the primary', async (t) => {
+    const port = await freePort();
+    const { kp, minter, client } = await startRegistry({ KEYPORT_REGISTRY_METRICS_PORT: String(port), KEYPORT_REGISTRY_WORKERS: '2' });
+    t.after(() => kp.stop());
+    const token = await minter.all('alice/metrics2');
+    // Fresh connections, so the requests spread over both workers.
+    for (let i = 0; i < 6; i++) await client.api('HEAD', `/v2/alice/metrics2/blobs/${sha256(String(i))}`, token, { agent: false });
+    const m = await scrapeMetrics(`https://127.0.0.1:${port}/metrics`, kp.ca);
+    assert.ok(m.value('keyport_storage_operation_seconds_count', { operation: 'get_content', outcome: 'not_found' }) >= 6, m.text.slice(0, 400));
+    assert.equal(m.value('keyport_storage_healthy'), 1, 'the gauge is the minimum over workers, not their sum');
+  });
+});
