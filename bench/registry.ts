@@ -4,6 +4,7 @@
  * (Distribution trusts Keyport's token certificate, so one minted token serves both).
  *
  *   npm run bench:registry
+ * Then the same transfers with both on one real Swift (BENCH_SWIFT=0 skips that).
  * Env: BENCH_MIB (default 256), BENCH_RUNS (default 3, median reported),
  *      BENCH_SECONDS (wrk duration, default 10), BENCH_DIR (default /tmp/keyport-bench).
  */
@@ -31,17 +32,42 @@ requireTool('curl', 'curl');
 if (!DistributionProcess.available()) throw new Error('docker-registry is not installed (scripts/deps.sh)');
 fs.mkdirSync(benchDir, { recursive: true });
 
-// The blob: random bytes in a file, so neither side can compress or dedupe.
-const blobFile = path.join(benchDir, `blob-${MIB}.bin`);
-if (!fs.existsSync(blobFile) || fs.statSync(blobFile).size !== MIB * 1024 * 1024) {
-  const fd = fs.openSync(blobFile, 'w');
-  for (let i = 0; i < MIB; i++) fs.writeSync(fd, crypto.randomBytes(1024 * 1024));
-  fs.closeSync(fd);
+interface Blob {
+  file: string;
+  digest: string;
+  size: number;
+  /** 16 MiB pieces of the blob as files, for curl's PATCH uploads. */
+  parts: string[];
 }
-const hash = crypto.createHash('sha256');
-for await (const c of fs.createReadStream(blobFile)) hash.update(c as Buffer);
-const digest = `sha256:${hash.digest('hex')}`;
-const size = fs.statSync(blobFile).size;
+
+/** A blob of random bytes in a file (kept between runs), so no side can compress or dedupe. */
+async function makeBlob(tag: string): Promise<Blob> {
+  const file = path.join(benchDir, `blob-${tag}-${MIB}.bin`);
+  if (!fs.existsSync(file) || fs.statSync(file).size !== MIB * 1024 * 1024) {
+    const fd = fs.openSync(file, 'w');
+    for (let i = 0; i < MIB; i++) fs.writeSync(fd, crypto.randomBytes(1024 * 1024));
+    fs.closeSync(fd);
+  }
+  const hash = crypto.createHash('sha256');
+  for await (const c of fs.createReadStream(file)) hash.update(c as Buffer);
+  const size = fs.statSync(file).size;
+  const parts: string[] = [];
+  for (let off = 0, i = 0; off < size; off += CHUNK, i++) {
+    const p = `${file}.part${i}`;
+    const len = Math.min(CHUNK, size - off);
+    if (!fs.existsSync(p) || fs.statSync(p).size !== len) {
+      const fd = fs.openSync(file, 'r');
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, off);
+      fs.closeSync(fd);
+      fs.writeFileSync(p, buf);
+    }
+    parts.push(p);
+  }
+  return { file, digest: `sha256:${hash.digest('hex')}`, size, parts };
+}
+const blob = await makeBlob('fs');
+const size = blob.size;
 
 const keyport = await new KeyportProcess({ command: 'registry', env: { KEYPORT_LOG_LEVEL: 'info' } }).start();
 const ca = keyport.ca;
@@ -94,37 +120,22 @@ function curl(method: string, url: string, token: string, opts: { upload?: strin
   return { status: Number(code), ms: Number(secs) * 1000, location, bytes: Number(bytes) };
 }
 
-// 16 MiB pieces of the blob as files, for curl's PATCH uploads.
-const parts: string[] = [];
-for (let off = 0, i = 0; off < size; off += CHUNK, i++) {
-  const p = path.join(benchDir, `part-${MIB}-${i}.bin`);
-  const len = Math.min(CHUNK, size - off);
-  if (!fs.existsSync(p) || fs.statSync(p).size !== len) {
-    const fd = fs.openSync(blobFile, 'r');
-    const buf = Buffer.alloc(len);
-    fs.readSync(fd, buf, 0, len, off);
-    fs.closeSync(fd);
-    fs.writeFileSync(p, buf);
-  }
-  parts.push(p);
-}
-
-function pushMonolithic(t: Target, repo: string, token: string): number {
+function pushMonolithic(t: Target, repo: string, token: string, b: Blob = blob): number {
   const start = curl('POST', `${t.url}/v2/${repo}/blobs/uploads/`, token, { headers: { 'Content-Length': 0 } });
   if (start.status !== 202) throw new Error(`${t.name} POST ${start.status}`);
   const loc = new URL(start.location, t.url);
-  loc.searchParams.set('digest', digest);
-  const put = curl('PUT', loc.toString(), token, { upload: blobFile, headers: { 'Content-Type': 'application/octet-stream' } });
+  loc.searchParams.set('digest', b.digest);
+  const put = curl('PUT', loc.toString(), token, { upload: b.file, headers: { 'Content-Type': 'application/octet-stream' } });
   if (put.status !== 201) throw new Error(`${t.name} PUT ${put.status}`);
   return start.ms + put.ms;
 }
 
-function pushChunked(t: Target, repo: string, token: string): number {
+function pushChunked(t: Target, repo: string, token: string, b: Blob = blob): number {
   const start = curl('POST', `${t.url}/v2/${repo}/blobs/uploads/`, token, { headers: { 'Content-Length': 0 } });
   let ms = start.ms;
   let loc = new URL(start.location, t.url);
   let off = 0;
-  for (const part of parts) {
+  for (const part of b.parts) {
     const len = fs.statSync(part).size;
     const r = curl('PATCH', loc.toString(), token, { upload: part, headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${off}-${off + len - 1}` } });
     if (r.status !== 202) throw new Error(`${t.name} PATCH ${r.status}`);
@@ -132,15 +143,15 @@ function pushChunked(t: Target, repo: string, token: string): number {
     off += len;
     loc = new URL(r.location, t.url);
   }
-  loc.searchParams.set('digest', digest);
+  loc.searchParams.set('digest', b.digest);
   const put = curl('PUT', loc.toString(), token, { headers: { 'Content-Length': 0 } });
   if (put.status !== 201) throw new Error(`${t.name} PUT ${put.status}`);
   return ms + put.ms;
 }
 
-function pull(t: Target, repo: string, token: string): number {
-  const r = curl('GET', `${t.url}/v2/${repo}/blobs/${digest}`, token);
-  if (r.status !== 200 || r.bytes !== size) throw new Error(`${t.name} GET ${r.status} ${r.bytes}`);
+function pull(t: Target, repo: string, token: string, b: Blob = blob): number {
+  const r = curl('GET', `${t.url}/v2/${repo}/blobs/${b.digest}`, token);
+  if (r.status !== 200 || r.bytes !== b.size) throw new Error(`${t.name} GET ${r.status} ${r.bytes}`);
   return r.ms;
 }
 
@@ -227,3 +238,99 @@ console.log(
   ),
 );
 if (k.headErrors || k.getErrors || d.headErrors || d.getErrors) console.log(`\nnon-2xx/socket errors: Keyport ${k.headErrors}/${k.getErrors}, Distribution ${d.headErrors}/${d.getErrors}`);
+
+// Swift: Keyport's swift driver against Distribution's, on one real single-node Swift
+// (Debian's packages, tempauth / v1 auth), both with 20 MiB segments (Distribution's
+// default chunksize). BENCH_SWIFT=0 skips this part.
+if (process.env.BENCH_SWIFT !== '0') {
+  const swiftEnv = {
+    SW_DIR: path.join(benchDir, 'swift'),
+    SW_PORT: process.env.BENCH_SWIFT_PORT ?? '28080',
+    SW_OBJ_PORT: '26200',
+    SW_CONT_PORT: '26201',
+    SW_ACCT_PORT: '26202',
+    SW_MEMCACHE_PORT: '21311',
+    SW_KEYSTONE_URL: '',
+  };
+  const swiftSh = (cmd: string) => spawnSync(path.join(import.meta.dirname, '..', 'scripts', 'swift.sh'), [cmd], { env: { ...process.env, ...swiftEnv }, encoding: 'utf8' });
+  const up = swiftSh('up');
+  if (up.status !== 0) throw new Error(`scripts/swift.sh up failed:\n${up.stdout}${up.stderr}`);
+  const authUrl = `http://127.0.0.1:${swiftEnv.SW_PORT}/auth/v1.0`;
+  const segment = 20 * 1024 * 1024;
+  const suffix = crypto.randomBytes(4).toString('hex');
+  const swiftResults: Record<string, Record<string, number>> = {};
+  try {
+    const ksw = await new KeyportProcess({
+      command: 'registry',
+      env: {
+        KEYPORT_LOG_LEVEL: 'info',
+        KEYPORT_CERTS_DIR: keyport.certsDir,
+        KEYPORT_STORAGE_DRIVER: 'swift',
+        KEYPORT_SWIFT_AUTH_URL: authUrl,
+        KEYPORT_SWIFT_USERNAME: 'test:tester',
+        KEYPORT_SWIFT_PASSWORD: 'testing',
+        KEYPORT_SWIFT_CONTAINER: `keyport-${suffix}`,
+        KEYPORT_SWIFT_CHUNK_SIZE: String(segment),
+      },
+    }).start();
+    const dsw = await new DistributionProcess({
+      ...trustingKeyport(keyport.certsDir, keyport.tokenUrl, 'keyport-registry'),
+      storage: [
+        '  swift:',
+        `    authurl: ${authUrl}`,
+        '    authversion: 1',
+        '    username: test:tester',
+        '    password: testing',
+        `    container: distribution-${suffix}`,
+        `    chunksize: ${segment}`,
+        // Both proxy the bytes (Distribution would otherwise redirect pulls to Swift).
+        '  redirect:',
+        '    disable: true',
+      ].join('\n'),
+    }).start();
+    try {
+      const swiftTargets: Target[] = [
+        { name: 'Keyport', url: ksw.registryUrl, pid: ksw.pid! },
+        { name: 'Distribution 2.8', url: dsw.url, pid: dsw.pid! },
+      ];
+      for (const t of swiftTargets) {
+        const mono: number[] = [];
+        const chunked: number[] = [];
+        const pulls: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          // Each side is in its own container, and each push gets a blob that side has
+          // never seen: nothing is deduplicated.
+          const a = await makeBlob(`swift${i}a`);
+          const b = await makeBlob(`swift${i}b`);
+          const repoA = `bench/swift-mono${i}`;
+          const repoB = `bench/swift-chunk${i}`;
+          const token = await minter.all(repoA, repoB);
+          mono.push(pushMonolithic(t, repoA, token, a));
+          chunked.push(pushChunked(t, repoB, token, b));
+          pulls.push(pull(t, repoB, token, b));
+        }
+        swiftResults[t.name] = { mono: mbps(median(mono)), chunked: mbps(median(chunked)), pull: mbps(median(pulls)), peak: memoryMiB(t.pid).peak };
+      }
+    } finally {
+      await dsw.stop();
+      await ksw.stop();
+    }
+  } finally {
+    swiftSh('down');
+  }
+  const ks = swiftResults.Keyport!;
+  const ds = swiftResults['Distribution 2.8']!;
+  const swiftRows: Array<[string, string, number, number]> = [
+    [`Swift: push ${MIB} MiB, monolithic`, 'MB/s', ks.mono!, ds.mono!],
+    [`Swift: push ${MIB} MiB, 16 MiB PATCH chunks`, 'MB/s', ks.chunked!, ds.chunked!],
+    [`Swift: pull ${MIB} MiB`, 'MB/s', ks.pull!, ds.pull!],
+    ['Swift: peak RSS (lower is better)', 'MiB', ks.peak!, ds.peak!],
+  ];
+  console.log(`\nOn one single-node Swift (v1 auth, ${segment / 1024 / 1024} MiB segments), median of ${RUNS} runs:\n`);
+  console.log(
+    table(
+      ['case', 'unit', 'Keyport', 'Distribution', 'Keyport / Distribution'],
+      swiftRows.map(([c, u, a, b]) => [c, u, a, b, u === 'MiB' ? `${fmt(a / b)} (Keyport uses more)` : fmt(a / b)]),
+    ),
+  );
+}

@@ -16,6 +16,8 @@ export interface DistributionOptions {
   tlsKey: string;
   /** CA that signed tlsCert, for the readiness probe. */
   tlsCa: string;
+  /** The storage driver's YAML block (indented under `storage:`); default filesystem. */
+  storage?: string;
 }
 
 /** Distribution settings that trust a Keyport process's token server and reuse its TLS files. */
@@ -61,8 +63,7 @@ log:
   level: info
   formatter: json
 storage:
-  filesystem:
-    rootdirectory: ${path.join(this.dir, 'data')}
+${this.opts.storage ?? `  filesystem:\n    rootdirectory: ${path.join(this.dir, 'data')}`}
   delete:
     enabled: true
 http:
