@@ -16,8 +16,6 @@ export interface DistributionOptions {
   tlsKey: string;
   /** CA that signed tlsCert, for the readiness probe. */
   tlsCa: string;
-  /** The storage driver's YAML block (indented under `storage:`); default filesystem. */
-  storage?: string;
 }
 
 /** Distribution settings that trust a Keyport process's token server and reuse its TLS files. */
@@ -63,7 +61,8 @@ log:
   level: info
   formatter: json
 storage:
-${this.opts.storage ?? `  filesystem:\n    rootdirectory: ${path.join(this.dir, 'data')}`}
+  filesystem:
+    rootdirectory: ${path.join(this.dir, 'data')}
   delete:
     enabled: true
 http:

@@ -1,0 +1,250 @@
+/**
+ * The Swift side of the registry benchmark: a private single-node Swift (scripts/swift.sh
+ * on ports of its own, so a test run using the default test ports is not disturbed) and
+ * Docker Distribution 2.8 configured with its `swift` storage driver.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from '../test/helpers/http.js';
+import { freePort, tempDir } from '../test/helpers/keyport.js';
+import type { DistributionOptions } from '../test/helpers/distribution.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface SwiftNodeOptions {
+  dir: string;
+  port: number;
+  objectPort: number;
+  containerPort: number;
+  accountPort: number;
+  memcachePort: number;
+}
+
+/** A single-node Swift run by scripts/swift.sh, with tempauth user test:tester / testing. */
+export class SwiftNode {
+  readonly user = 'test:tester';
+  readonly key = 'testing';
+  private auth: { token: string; storageUrl: string } | undefined;
+
+  constructor(readonly opts: SwiftNodeOptions) {}
+
+  /** swift.sh settings: every one given explicitly, so SW_* values meant for the tests never leak in. */
+  get env(): Record<string, string> {
+    return {
+      SW_DIR: this.opts.dir,
+      SW_HOST: '127.0.0.1',
+      SW_PORT: String(this.opts.port),
+      SW_OBJ_PORT: String(this.opts.objectPort),
+      SW_CONT_PORT: String(this.opts.containerPort),
+      SW_ACCT_PORT: String(this.opts.accountPort),
+      SW_MEMCACHE_PORT: String(this.opts.memcachePort),
+      SW_KEYSTONE_URL: '',
+    };
+  }
+
+  /** v1 (tempauth) auth URL: both registries log in with X-Auth-User / X-Auth-Key here. */
+  get authUrl(): string {
+    return `http://127.0.0.1:${this.opts.port}/auth/v1.0`;
+  }
+
+  private script(cmd: 'up' | 'down'): { ok: boolean; output: string } {
+    const r = spawnSync(path.join(root, 'scripts', 'swift.sh'), [cmd], {
+      env: { ...process.env, ...this.env },
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
+  }
+
+  up(): this {
+    const r = this.script('up');
+    if (!r.ok) throw new Error(`scripts/swift.sh up failed:\n${r.output}`);
+    return this;
+  }
+
+  /** Stops every Swift server and memcached; safe to call when nothing runs. */
+  down(): void {
+    const r = this.script('down');
+    if (!r.ok) console.error(`scripts/swift.sh down failed:\n${r.output}`);
+  }
+
+  private async login(): Promise<{ token: string; storageUrl: string }> {
+    if (!this.auth) {
+      const r = await request(this.authUrl, { headers: { 'X-Auth-User': this.user, 'X-Auth-Key': this.key } });
+      if (r.status !== 200) throw new Error(`tempauth login answered ${r.status}`);
+      this.auth = { token: String(r.headers['x-auth-token']), storageUrl: String(r.headers['x-storage-url']) };
+    }
+    return this.auth;
+  }
+
+  private async call(method: string, container: string, object = '', query = ''): Promise<Awaited<ReturnType<typeof request>>> {
+    const { token, storageUrl } = await this.login();
+    const name = object ? `/${object.split('/').map(encodeURIComponent).join('/')}` : '';
+    return request(`${storageUrl}/${encodeURIComponent(container)}${name}${query}`, { method, headers: { 'X-Auth-Token': token }, timeoutMs: 60_000 });
+  }
+
+  /** Names of the account's containers. */
+  async containers(): Promise<string[]> {
+    const { token, storageUrl } = await this.login();
+    const r = await request(`${storageUrl}?format=json`, { headers: { 'X-Auth-Token': token } });
+    if (r.status === 204) return [];
+    if (r.status !== 200) throw new Error(`account listing answered ${r.status}`);
+    return r.json<Array<{ name: string }>>().map((c) => c.name);
+  }
+
+  /** Every object in a container, straight from Swift (no registry involved). */
+  async list(container: string): Promise<Array<{ name: string; bytes: number }>> {
+    const all: Array<{ name: string; bytes: number }> = [];
+    for (let marker = ''; ; ) {
+      const r = await this.call('GET', container, '', `?format=json&limit=10000&marker=${encodeURIComponent(marker)}`);
+      if (r.status === 404 || r.status === 204) return all;
+      if (r.status !== 200) throw new Error(`listing ${container} answered ${r.status}`);
+      const page = r.json<Array<{ name: string; bytes: number }>>();
+      if (page.length === 0) return all;
+      all.push(...page);
+      marker = page[page.length - 1]!.name;
+    }
+  }
+
+  /** Size Swift reports for an object (a large object's manifest: the whole content), or undefined. */
+  async size(container: string, object: string): Promise<number | undefined> {
+    const r = await this.call('HEAD', container, object);
+    return r.status === 200 ? Number(r.headers['content-length']) : undefined;
+  }
+
+  /**
+   * Deletes every object of the container (manifests and segments alike: plain DELETEs,
+   * so nothing is resolved through a manifest); with `container`, the container too.
+   */
+  async clear(container: string, opts: { container?: boolean } = {}): Promise<void> {
+    const names = (await this.list(container)).map((o) => o.name);
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        const r = await this.call('DELETE', container, name);
+        if (r.status !== 204 && r.status !== 404) throw new Error(`DELETE ${container}/${name} answered ${r.status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    if (opts.container) {
+      const r = await this.call('DELETE', container);
+      if (r.status !== 204 && r.status !== 404) throw new Error(`DELETE ${container} answered ${r.status}`);
+    }
+  }
+}
+
+export interface SwiftStorage {
+  authUrl: string;
+  username: string;
+  password: string;
+  container: string;
+  /** Segment size of large objects in bytes. */
+  chunkSize: number;
+}
+
+/**
+ * Docker Distribution 2.8 (Debian's docker-registry) on Swift, with token auth trusting
+ * Keyport as test/helpers/distribution.ts sets it up for filesystem storage. Pulls are
+ * proxied: Distribution would otherwise answer blob GETs with a redirect to a Swift
+ * TempURL (it installs a TempURL key when Swift's /info lists tempurl).
+ */
+export class SwiftDistributionProcess {
+  port = 0;
+  readonly dir = tempDir('distribution-swift');
+  private child: ChildProcess | undefined;
+
+  constructor(
+    private readonly opts: DistributionOptions,
+    private readonly storage: SwiftStorage,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  config(): string {
+    const s = this.storage;
+    return `version: 0.1
+log:
+  level: info
+  formatter: json
+storage:
+  swift:
+    authurl: ${s.authUrl}
+    authversion: 1
+    username: ${s.username}
+    password: ${s.password}
+    container: ${s.container}
+    chunksize: ${s.chunkSize}
+  delete:
+    enabled: true
+  redirect:
+    disable: true
+http:
+  addr: 127.0.0.1:${this.port}
+  secret: ${Math.random().toString(36).slice(2)}
+  tls:
+    certificate: ${this.opts.tlsCert}
+    key: ${this.opts.tlsKey}
+auth:
+  token:
+    realm: ${this.opts.realm}
+    service: ${this.opts.service}
+    issuer: ${this.opts.issuer}
+    rootcertbundle: ${this.opts.rootCertBundle}
+health:
+  storagedriver:
+    enabled: false
+`;
+  }
+
+  async start(): Promise<this> {
+    this.port = await freePort();
+    const file = path.join(this.dir, 'config.yml');
+    fs.writeFileSync(file, this.config());
+    const log = fs.openSync(path.join(this.dir, 'registry.log'), 'a');
+    this.child = spawn('/usr/bin/docker-registry', ['serve', file], { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    const ca = fs.readFileSync(this.opts.tlsCa);
+    // The swift driver logs in and creates its container before the listener opens.
+    const deadline = Date.now() + 60_000;
+    let lastError = '';
+    for (;;) {
+      try {
+        const r = await request(`${this.url}/v2/`, { ca, agent: false, timeoutMs: 2000 });
+        if (r.status === 401) return this;
+        lastError = `HTTP ${r.status}`;
+      } catch (e) {
+        lastError = (e as Error).message;
+      }
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`docker-registry (swift) did not start (${lastError}):\n${this.logText().slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  logText(): string {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'registry.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    await gone;
+  }
+}
