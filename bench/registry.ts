@@ -271,7 +271,7 @@ if (k.headErrors || k.getErrors || d.headErrors || d.getErrors) console.log(`\nn
 // Swift: the same transfers with both registries on one real single-node Swift, which this
 // script starts on ports of its own (the test suite's Swift uses 18080, 16200-16202, 11311).
 if (process.env.BENCH_SWIFT !== '0') {
-  const { SwiftNode, SwiftDistributionProcess } = await import('./swift.js');
+  const { SwiftNode, distributionSwiftStorage } = await import('./swift.js');
   // Distribution's default segment size; Keyport's is the same, set explicitly on both.
   const SEGMENT = 20 * 1024 * 1024;
   const serverPort = Number(process.env.BENCH_SWIFT_SERVER_PORT ?? 26200);
@@ -286,7 +286,7 @@ if (process.env.BENCH_SWIFT !== '0') {
   const suffix = crypto.randomBytes(4).toString('hex');
   const containers = { Keyport: `keyport-bench-${suffix}`, 'Distribution 2.8': `distribution-bench-${suffix}` };
   let kSwift: InstanceType<typeof KeyportProcess> | undefined;
-  let dSwift: InstanceType<typeof SwiftDistributionProcess> | undefined;
+  let dSwift: InstanceType<typeof DistributionProcess> | undefined;
   // Swift's servers run detached: an interrupted run must still stop them.
   const interrupted = (sig: NodeJS.Signals) => {
     for (const pid of [kSwift?.pid, dSwift?.pid]) {
@@ -322,12 +322,15 @@ if (process.env.BENCH_SWIFT !== '0') {
       },
     });
     await kSwift.start();
-    dSwift = new SwiftDistributionProcess(trustingKeyport(keyport.certsDir, keyport.tokenUrl, 'keyport-registry'), {
-      authUrl: swift.authUrl,
-      username: swift.user,
-      password: swift.key,
-      container: containers['Distribution 2.8'],
-      chunkSize: SEGMENT,
+    dSwift = new DistributionProcess({
+      ...trustingKeyport(keyport.certsDir, keyport.tokenUrl, 'keyport-registry'),
+      storage: distributionSwiftStorage({
+        authUrl: swift.authUrl,
+        username: swift.user,
+        password: swift.key,
+        container: containers['Distribution 2.8'],
+        chunkSize: SEGMENT,
+      }),
     });
     await dSwift.start();
     const swiftTargets: Target[] = [

@@ -3,13 +3,10 @@
  * on ports of its own, so a test run using the default test ports is not disturbed) and
  * Docker Distribution 2.8 configured with its `swift` storage driver.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../test/helpers/http.js';
-import { freePort, tempDir } from '../test/helpers/keyport.js';
-import type { DistributionOptions } from '../test/helpers/distribution.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -146,105 +143,20 @@ export interface SwiftStorage {
 }
 
 /**
- * Docker Distribution 2.8 (Debian's docker-registry) on Swift, with token auth trusting
- * Keyport as test/helpers/distribution.ts sets it up for filesystem storage. Pulls are
- * proxied: Distribution would otherwise answer blob GETs with a redirect to a Swift
- * TempURL (it installs a TempURL key when Swift's /info lists tempurl).
+ * Distribution's storage lines for its swift driver (v1 auth). Pulls are proxied:
+ * Distribution would otherwise answer blob GETs with a redirect to a Swift TempURL (it
+ * installs a TempURL key when Swift's /info lists tempurl).
  */
-export class SwiftDistributionProcess {
-  port = 0;
-  readonly dir = tempDir('distribution-swift');
-  private child: ChildProcess | undefined;
-
-  constructor(
-    private readonly opts: DistributionOptions,
-    private readonly storage: SwiftStorage,
-  ) {}
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  get url(): string {
-    return `https://127.0.0.1:${this.port}`;
-  }
-
-  config(): string {
-    const s = this.storage;
-    return `version: 0.1
-log:
-  level: info
-  formatter: json
-storage:
-  swift:
-    authurl: ${s.authUrl}
-    authversion: 1
-    username: ${s.username}
-    password: ${s.password}
-    container: ${s.container}
-    chunksize: ${s.chunkSize}
-  delete:
-    enabled: true
-  redirect:
-    disable: true
-http:
-  addr: 127.0.0.1:${this.port}
-  secret: ${Math.random().toString(36).slice(2)}
-  tls:
-    certificate: ${this.opts.tlsCert}
-    key: ${this.opts.tlsKey}
-auth:
-  token:
-    realm: ${this.opts.realm}
-    service: ${this.opts.service}
-    issuer: ${this.opts.issuer}
-    rootcertbundle: ${this.opts.rootCertBundle}
-health:
-  storagedriver:
-    enabled: false
-`;
-  }
-
-  async start(): Promise<this> {
-    this.port = await freePort();
-    const file = path.join(this.dir, 'config.yml');
-    fs.writeFileSync(file, this.config());
-    const log = fs.openSync(path.join(this.dir, 'registry.log'), 'a');
-    this.child = spawn('/usr/bin/docker-registry', ['serve', file], { stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    const ca = fs.readFileSync(this.opts.tlsCa);
-    // The swift driver logs in and creates its container before the listener opens.
-    const deadline = Date.now() + 60_000;
-    let lastError = '';
-    for (;;) {
-      try {
-        const r = await request(`${this.url}/v2/`, { ca, agent: false, timeoutMs: 2000 });
-        if (r.status === 401) return this;
-        lastError = `HTTP ${r.status}`;
-      } catch (e) {
-        lastError = (e as Error).message;
-      }
-      if (this.child.exitCode !== null || Date.now() > deadline) {
-        await this.stop();
-        throw new Error(`docker-registry (swift) did not start (${lastError}):\n${this.logText().slice(-3000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  logText(): string {
-    try {
-      return fs.readFileSync(path.join(this.dir, 'registry.log'), 'utf8');
-    } catch {
-      return '';
-    }
-  }
-
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    await gone;
-  }
+export function distributionSwiftStorage(s: SwiftStorage): string {
+  return [
+    '  swift:',
+    `    authurl: ${s.authUrl}`,
+    '    authversion: 1',
+    `    username: ${s.username}`,
+    `    password: ${s.password}`,
+    `    container: ${s.container}`,
+    `    chunksize: ${s.chunkSize}`,
+    '  redirect:',
+    '    disable: true',
+  ].join('\n');
 }

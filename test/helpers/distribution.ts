@@ -16,6 +16,8 @@ export interface DistributionOptions {
   tlsKey: string;
   /** CA that signed tlsCert, for the readiness probe. */
   tlsCa: string;
+  /** The storage section's driver lines (indented under `storage:`); default filesystem. */
+  storage?: string;
 }
 
 /** Distribution settings that trust a Keyport process's token server and reuse its TLS files. */
@@ -61,8 +63,7 @@ log:
   level: info
   formatter: json
 storage:
-  filesystem:
-    rootdirectory: ${path.join(this.dir, 'data')}
+${this.opts.storage ?? `  filesystem:\n    rootdirectory: ${path.join(this.dir, 'data')}`}
   delete:
     enabled: true
 http:
@@ -87,7 +88,8 @@ health:
     this.child = spawn('/usr/bin/docker-registry', ['serve', file], { stdio: ['ignore', log, log] });
     fs.closeSync(log);
     const ca = fs.readFileSync(this.opts.tlsCa);
-    const deadline = Date.now() + 20_000;
+    // Cloud drivers log in and create their container before the listener opens.
+    const deadline = Date.now() + 60_000;
     let lastError = '';
     for (;;) {
       try {

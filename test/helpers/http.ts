@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 
 export interface Response {
   status: number;
@@ -73,4 +74,19 @@ export function decodeJwt(token: string): { header: any; payload: any } {
     header: JSON.parse(Buffer.from(h!, 'base64url').toString()),
     payload: JSON.parse(Buffer.from(p!, 'base64url').toString()),
   };
+}
+
+/**
+ * A server that accepts connections and never answers (a hung backend, which the real
+ * services cannot be made to do on demand). Returns its port; closed when `t` ends.
+ */
+export async function silentServer(t: { after: (fn: () => void) => void }): Promise<number> {
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((s) => sockets.push(s));
+  await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
+  t.after(() => {
+    sockets.forEach((s) => s.destroy());
+    silent.close();
+  });
+  return (silent.address() as net.AddressInfo).port;
 }

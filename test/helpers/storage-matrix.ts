@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { swiftRegistryEnv } from './swift.js';
 import { servicesFile, type KeystoneService, type SwiftService } from './services.js';
 
 export type MatrixDriver = 'swift' | 's3';
@@ -27,18 +28,7 @@ function unavailable(driver: MatrixDriver, why: string): void {
 
 async function envFor(driver: MatrixDriver, sw: SwiftService, ks: KeystoneService | undefined): Promise<Record<string, string> | string> {
   const name = `suite-${driver}-${crypto.randomBytes(4).toString('hex')}`;
-  if (driver === 'swift') {
-    return {
-      KEYPORT_STORAGE_DRIVER: 'swift',
-      KEYPORT_SWIFT_AUTH_URL: sw.authV1,
-      KEYPORT_SWIFT_USERNAME: sw.tempauth.user,
-      KEYPORT_SWIFT_PASSWORD: sw.tempauth.key,
-      KEYPORT_SWIFT_CONTAINER: name,
-      KEYPORT_SWIFT_ROOT_DIRECTORY: 'registry',
-      // Small segments, so the suite's multi-MiB blobs are static large objects.
-      KEYPORT_SWIFT_CHUNK_SIZE: String(1024 * 1024),
-    };
-  }
+  if (driver === 'swift') return swiftRegistryEnv(sw, sw.authV1, { KEYPORT_SWIFT_CONTAINER: name, KEYPORT_SWIFT_ROOT_DIRECTORY: 'registry' });
   const ec2 = ks?.fixtures.ec2;
   if (!ec2 || !sw.keystone) return 'Swift runs without Keystone, so its S3 API has no EC2 credential';
   const s3 = new S3Client({

@@ -117,3 +117,16 @@ export async function appendThenDie(kind: 'swift' | 's3', opts: unknown, p: stri
   await exited;
   return out;
 }
+
+/** Registry settings for the test Swift: a fresh container, and 1 MiB segments so multi-MiB blobs are static large objects; `extra` adds or overrides. */
+export function swiftRegistryEnv(sw: SwiftService, authUrl: string = sw.authV1, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    KEYPORT_STORAGE_DRIVER: 'swift',
+    KEYPORT_SWIFT_AUTH_URL: authUrl,
+    KEYPORT_SWIFT_USERNAME: sw.tempauth.user,
+    KEYPORT_SWIFT_PASSWORD: sw.tempauth.key,
+    KEYPORT_SWIFT_CONTAINER: `registry-${crypto.randomBytes(4).toString('hex')}`,
+    KEYPORT_SWIFT_CHUNK_SIZE: String(1024 * 1024),
+    ...extra,
+  };
+}

@@ -15,20 +15,9 @@ import { freePort, tempDir } from '../helpers/keyport.js';
 import { codes, RegistryClient, scrapeMetrics, sha256, startRegistry } from '../helpers/registry.js';
 import { KeyportProcess } from '../helpers/keyport.js';
 import https from 'node:https';
-import { swift, type SwiftService } from '../helpers/services.js';
-import { extraProxy } from '../helpers/swift.js';
+import { swift } from '../helpers/services.js';
+import { extraProxy, swiftRegistryEnv } from '../helpers/swift.js';
 
-function swiftEnv(sw: SwiftService, authUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    KEYPORT_STORAGE_DRIVER: 'swift',
-    KEYPORT_SWIFT_AUTH_URL: authUrl,
-    KEYPORT_SWIFT_USERNAME: sw.tempauth.user,
-    KEYPORT_SWIFT_PASSWORD: sw.tempauth.key,
-    KEYPORT_SWIFT_CONTAINER: `registry-${crypto.randomBytes(4).toString('hex')}`,
-    KEYPORT_SWIFT_CHUNK_SIZE: String(1024 * 1024),
-    ...extra,
-  };
-}
 
 const until = async (what: string, ok: () => Promise<boolean>, ms: number) => {
   const deadline = Date.now() + ms;
@@ -42,7 +31,7 @@ describe('registry on Swift', () => {
   it('two registry processes on one container: push through one, pull through the other, push together, finish a killed upload', async (t) => {
     const sw = swift(t);
     if (!sw) return;
-    const env = swiftEnv(sw, sw.authV1);
+    const env = swiftRegistryEnv(sw, sw.authV1);
     const a = await startRegistry(env);
     t.after(() => a.kp.stop());
     // The second instance shares the store and the certificates (so the same tokens).
@@ -112,7 +101,7 @@ describe('registry on Swift', () => {
     extraProxy(sw, 'up', port);
     t.after(() => extraProxy(sw, 'down', port));
     const { kp, minter, client } = await startRegistry(
-      swiftEnv(sw, `http://127.0.0.1:${port}/auth/v1.0`, {
+      swiftRegistryEnv(sw, `http://127.0.0.1:${port}/auth/v1.0`, {
         KEYPORT_REGISTRY_METRICS_PORT: String(metricsPort),
         KEYPORT_STORAGE_HEALTH_INTERVAL: '1',
         KEYPORT_STORAGE_HEALTH_THRESHOLD: '2',
@@ -159,7 +148,7 @@ describe('registry on Swift', () => {
     const sw = swift(t);
     if (!sw) return;
     const { kp, minter, client } = await startRegistry(
-      swiftEnv(sw, sw.authV1, {
+      swiftRegistryEnv(sw, sw.authV1, {
         KEYPORT_SWIFT_REDIRECT: 'true',
         KEYPORT_SWIFT_TEMPURL_KEY: crypto.randomBytes(16).toString('hex'),
         KEYPORT_SWIFT_TEMPURL_CONTAINER_KEY: 'true',

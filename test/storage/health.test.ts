@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import { FilesystemDriver } from '../../src/storage/filesystem.js';
 import { StorageHealth } from '../../src/storage/health.js';
 import { SwiftDriver } from '../../src/storage/swift.js';
+import { silentServer } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
 import { swift } from '../helpers/services.js';
 import { extraProxy, quietLog, swiftOptions } from '../helpers/swift.js';
@@ -41,14 +41,7 @@ test('storage health: unhealthy after `threshold` failed checks while Swift is a
 test('storage health: a store that never answers fails the check within the interval', async (t) => {
   const sw = swift(t);
   if (!sw) return;
-  const sockets: net.Socket[] = [];
-  const silent = net.createServer((s) => sockets.push(s));
-  await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
-  t.after(() => {
-    sockets.forEach((s) => s.destroy());
-    silent.close();
-  });
-  const port = (silent.address() as net.AddressInfo).port;
+  const port = await silentServer(t);
   const d = new SwiftDriver(swiftOptions(sw, { authUrl: `http://127.0.0.1:${port}/auth/v1.0`, timeout: 60_000 }), quietLog);
   t.after(() => d.close());
   const health = new StorageHealth(d, { interval: 1, threshold: 1 }, quietLog);

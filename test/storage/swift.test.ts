@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PathNotFoundError, StorageUnavailableError } from '../../src/storage/driver.js';
 import { SwiftDriver, type SwiftDriverOptions } from '../../src/storage/swift.js';
-import { request } from '../helpers/http.js';
+import { request, silentServer } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser } from '../helpers/keystone-admin.js';
 import { keystone, swift } from '../helpers/services.js';
@@ -362,14 +362,7 @@ describe('swift driver', () => {
   it('a Swift that accepts connections but never answers times out instead of hanging', async (t) => {
     const sw = swift(t);
     if (!sw) return;
-    const sockets: net.Socket[] = [];
-    const silent = net.createServer((s) => sockets.push(s));
-    await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
-    t.after(() => {
-      sockets.forEach((s) => s.destroy());
-      silent.close();
-    });
-    const port = (silent.address() as net.AddressInfo).port;
+    const port = await silentServer(t);
     const d = all.make(swiftOptions(sw, { authUrl: `http://127.0.0.1:${port}/auth/v1.0`, timeout: 1500 }));
     const t0 = Date.now();
     await assert.rejects(d.healthCheck(), StorageUnavailableError);

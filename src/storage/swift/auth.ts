@@ -1,29 +1,30 @@
 import type { AxiosInstance, AxiosResponse } from 'axios';
+import type { SwiftConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import { StorageUnavailableError } from '../driver.js';
 import { isNetworkError } from '../transport.js';
 
-export interface SwiftAuthOptions {
-  authUrl: string;
-  /** 1: Swift v1 (X-Auth-User/X-Auth-Key), 2: Keystone v2, 3: Keystone v3, 0: from the URL. */
-  authVersion: 0 | 1 | 2 | 3;
-  username: string;
-  password: string;
-  applicationCredentialId: string;
-  applicationCredentialName: string;
-  applicationCredentialSecret: string;
-  tenant: string;
-  tenantId: string;
-  domain: string;
-  domainId: string;
-  tenantDomain: string;
-  tenantDomainId: string;
-  region: string;
-  endpointType: 'public' | 'internal' | 'admin';
-  /** Use this object-store URL instead of the one auth returns. */
-  storageUrl: string;
-  timeout: number;
-}
+/** The settings authentication needs (see storage.swift in the config schema). */
+export type SwiftAuthOptions = Pick<
+  SwiftConfig,
+  | 'authUrl'
+  | 'authVersion'
+  | 'username'
+  | 'password'
+  | 'applicationCredentialId'
+  | 'applicationCredentialName'
+  | 'applicationCredentialSecret'
+  | 'tenant'
+  | 'tenantId'
+  | 'domain'
+  | 'domainId'
+  | 'tenantDomain'
+  | 'tenantDomainId'
+  | 'region'
+  | 'endpointType'
+  | 'storageUrl'
+  | 'timeout'
+>;
 
 /** A token and the account URL it is good for. */
 export interface SwiftSession {
