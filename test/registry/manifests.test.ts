@@ -145,11 +145,9 @@ describe(onDriver('manifests: push and pull'), () => {
     assert.equal(unknownTag.status, 404);
     assert.deepEqual(codes(unknownTag), ['MANIFEST_UNKNOWN']);
     assert.deepEqual(codes(await client.api('GET', `/v2/alice/app/manifests/${sha256('nope')}`, token)), ['MANIFEST_UNKNOWN']);
-    const wrong = await client.api('GET', '/v2/alice/app/manifests/sha256:totallywrong', token);
-    assert.equal(wrong.status, 400);
-    assert.deepEqual(codes(wrong), ['DIGEST_INVALID']);
-    const badTag = await client.api('GET', `/v2/alice/app/manifests/${'t'.repeat(200)}`, token);
-    assert.equal(badTag.status, 400);
+    // Malformed tags and digests name nothing stored (references.test.ts has every method).
+    assert.deepEqual(codes(await client.api('GET', '/v2/alice/app/manifests/sha256:totallywrong', token)), ['MANIFEST_UNKNOWN']);
+    assert.deepEqual(codes(await client.api('GET', `/v2/alice/app/manifests/${'t'.repeat(200)}`, token)), ['MANIFEST_UNKNOWN']);
     const traversal = await client.api('GET', '/v2/alice/app/manifests/..', token);
     assert.ok(traversal.status >= 400 && traversal.status < 500);
     const badName = await client.api('GET', '/v2/Alice/App/tags/list', token);

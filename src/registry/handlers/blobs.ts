@@ -1,7 +1,7 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
-import { parseDigest } from '../../distribution/reference.js';
+import { parseDigest, type Digest } from '../../distribution/reference.js';
 import { errors } from '../errors.js';
 import type { Route } from '../routes.js';
 import type { Context } from './context.js';
@@ -41,9 +41,15 @@ function limit(n: number): Transform {
   });
 }
 
-export async function getBlob(ctx: Context<BlobRoute>, req: Request, res: Response): Promise<void> {
+/** The digest of a blob route: a malformed one names no stored blob, so BLOB_UNKNOWN (404). */
+function blobDigest(ctx: Context<BlobRoute>): Digest {
   const digest = parseDigest(ctx.route.digest);
-  if (!digest) throw errors.digestMalformed(ctx.route.digest);
+  if (!digest) throw errors.blobUnknown(ctx.route.digest);
+  return digest;
+}
+
+export async function getBlob(ctx: Context<BlobRoute>, req: Request, res: Response): Promise<void> {
+  const digest = blobDigest(ctx);
   const size = await ctx.blobs.describe(ctx.route.name, digest);
   if (size === undefined) throw errors.blobUnknown(digest.value);
   res.setHeader('Docker-Content-Digest', digest.value);
@@ -84,8 +90,7 @@ export async function getBlob(ctx: Context<BlobRoute>, req: Request, res: Respon
 
 export async function deleteBlob(ctx: Context<BlobRoute>, _req: Request, res: Response): Promise<void> {
   if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
-  const digest = parseDigest(ctx.route.digest);
-  if (!digest) throw errors.digestMalformed(ctx.route.digest);
+  const digest = blobDigest(ctx);
   if (!(await ctx.blobs.unlink(ctx.route.name, digest))) throw errors.blobUnknown(digest.value);
   res.setHeader('Docker-Content-Digest', digest.value);
   res.setHeader('Content-Length', 0);

@@ -4,7 +4,7 @@ import { errors } from '../errors.js';
 import { accepts, isIndexMediaType, MediaTypes, type Descriptor } from '../manifest.js';
 import type { Route } from '../routes.js';
 import { page } from '../store/catalog.js';
-import { parseReference, type StoredManifest } from '../store/manifests.js';
+import { parseReference, pushReference, type Reference, type StoredManifest } from '../store/manifests.js';
 import { nextLink, pageSize, type Context } from './context.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -49,8 +49,15 @@ async function negotiate(ctx: Context<ManifestRoute>, req: Request, m: StoredMan
   }
 }
 
-export async function getManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
+/** The reference of a read or delete: a malformed one names nothing stored, so MANIFEST_UNKNOWN (404). */
+function existingReference(ctx: Context<ManifestRoute>): Reference {
   const ref = parseReference(ctx.route.reference);
+  if (!ref) throw errors.manifestUnknown(ctx.route.reference);
+  return ref;
+}
+
+export async function getManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
+  const ref = existingReference(ctx);
   const m = await negotiate(ctx, req, await ctx.manifests.get(ctx.route.name, ref));
   res.setHeader('Content-Type', m.mediaType);
   res.setHeader('Content-Length', m.body.length);
@@ -62,7 +69,7 @@ export async function getManifest(ctx: Context<ManifestRoute>, req: Request, res
 }
 
 export async function putManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
-  const ref = parseReference(ctx.route.reference);
+  const ref = pushReference(ctx.route.reference);
   const body = await readBody(req, ctx.settings.maxManifestSize);
   const stored = await ctx.manifests.put(ctx.route.name, ref, body, req.get('content-type'));
   res.setHeader('Location', `/v2/${ctx.route.name}/manifests/${stored.digest.value}`);
@@ -74,7 +81,7 @@ export async function putManifest(ctx: Context<ManifestRoute>, req: Request, res
 
 export async function deleteManifest(ctx: Context<ManifestRoute>, _req: Request, res: Response): Promise<void> {
   if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
-  await ctx.manifests.delete(ctx.route.name, parseReference(ctx.route.reference));
+  await ctx.manifests.delete(ctx.route.name, existingReference(ctx));
   res.setHeader('Content-Length', 0);
   res.status(202).end();
 }

@@ -15,15 +15,24 @@ export interface StoredManifest {
 
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
 
-/** Parses a manifest reference (tag or digest) from a URL; MANIFEST_INVALID-style errors for garbage. */
-export function parseReference(ref: string): Reference {
+/**
+ * Parses a manifest reference (tag or digest) from a URL; undefined when it is neither
+ * a valid tag nor a supported digest. Nothing can be stored under such a reference, so
+ * reads and deletes answer MANIFEST_UNKNOWN for it, as for any reference not there.
+ */
+export function parseReference(ref: string): Reference | undefined {
   if (ref.includes(':')) {
     const digest = parseDigest(ref);
-    if (!digest) throw errors.digestMalformed(ref);
-    return { kind: 'digest', digest };
+    return digest ? { kind: 'digest', digest } : undefined;
   }
-  if (!isValidTag(ref)) throw errors.tagInvalid(ref);
-  return { kind: 'tag', tag: ref };
+  return isValidTag(ref) ? { kind: 'tag', tag: ref } : undefined;
+}
+
+/** The reference a manifest is pushed to; a malformed one is the client's mistake (400). */
+export function pushReference(ref: string): Reference {
+  const parsed = parseReference(ref);
+  if (parsed) return parsed;
+  throw ref.includes(':') ? errors.digestMalformed(ref) : errors.tagInvalid(ref);
 }
 
 async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
