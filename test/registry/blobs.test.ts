@@ -17,7 +17,7 @@ let token: string;
 
 before(async () => {
   ({ kp, minter, client } = await startRegistry());
-  token = await minter.all('alice/app', 'alice/other', 'alice/big');
+  token = await minter.all('alice/app', 'alice/other', 'alice/third', 'alice/big');
 });
 after(async () => kp?.stop());
 
@@ -183,6 +183,11 @@ describe(onDriver('cross-repository mount'), () => {
     assert.equal((await client.api('HEAD', `/v2/alice/third/blobs/${digest}`, noPull)).status, 404, 'nothing was linked');
     const missing = await client.api('POST', `/v2/alice/other/blobs/uploads/?mount=${sha256('nope')}&from=alice/app`, token);
     assert.equal(missing.status, 202, 'unknown blob: a normal upload');
+    for (const q of [`mount=sha256:xyz&from=alice/app`, `mount=${digest}&from=Not/Valid`, `mount=${digest}`]) {
+      const r = await client.api('POST', `/v2/alice/third/blobs/uploads/?${q}`, token);
+      assert.equal(r.status, 202, `${q}: an invalid digest or source falls back to a normal upload (${r.text})`);
+      assert.match(String(r.headers.location), /^\/v2\/alice\/third\/blobs\/uploads\//);
+    }
   });
 });
 

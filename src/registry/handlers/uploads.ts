@@ -63,11 +63,11 @@ export async function startUpload(ctx: Context<UploadsRoute>, req: Request, res:
   const { name } = ctx.route;
   const q = req.query as Record<string, unknown>;
   if (typeof q.mount === 'string') {
+    // Mount only what the caller could pull anyway; otherwise (and for an invalid digest
+    // or repository, as the spec says) fall back to a normal upload.
     const digest = parseDigest(q.mount);
-    if (!digest) throw errors.digestMalformed(q.mount);
     const from = typeof q.from === 'string' ? q.from : undefined;
-    // Mount only what the caller could pull anyway; otherwise fall back to a normal upload.
-    if (from && isValidRepositoryName(from) && grants(ctx.token.access, { type: 'repository', name: from, actions: ['pull'] })) {
+    if (digest && from && isValidRepositoryName(from) && grants(ctx.token.access, { type: 'repository', name: from, actions: ['pull'] })) {
       if ((await ctx.blobs.describe(from, digest)) !== undefined) {
         await ctx.blobs.link(name, digest);
         req.resume();
