@@ -67,6 +67,13 @@ export const errors = {
   digestMalformed: (value: string) => new RegistryError('DIGEST_INVALID', 'invalid digest', { digest: value }),
   manifestUnknown: (reference: string) => new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { reference }),
   manifestInvalid: (why: string) => new RegistryError('MANIFEST_INVALID', `manifest invalid: ${why}`),
+  descriptorSizeInvalid: (descriptor: string, digest: string, declared: number, stored: number) =>
+    new RegistryError('MANIFEST_INVALID', `manifest invalid: ${descriptor} declares size ${declared} but ${digest} is ${stored} bytes`, {
+      descriptor,
+      digest,
+      size: declared,
+      storedSize: stored,
+    }),
   manifestBlobUnknown: (digest: string) => new RegistryError('MANIFEST_BLOB_UNKNOWN', 'manifest references a blob or manifest unknown to this repository', { digest }),
   nameInvalid: (name: string) => new RegistryError('NAME_INVALID', 'invalid repository name', { name }),
   nameUnknown: (name: string) => new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name }),

@@ -39,12 +39,19 @@ export interface Descriptor {
   urls?: string[];
 }
 
+/** What a descriptor points at: digest and declared size, and where it sits ("layers[2]"). */
+export interface Target {
+  field: string;
+  digest: Digest;
+  size: number;
+}
+
 export interface ParsedManifest {
   mediaType: string;
-  /** Blobs the repository must hold (config and layers). */
-  blobs: Digest[];
-  /** Manifests the repository must hold (index entries). */
-  manifests: Array<{ digest: Digest; descriptor: Descriptor }>;
+  /** Blobs the repository must hold (config and layers), each of its declared size. */
+  blobs: Target[];
+  /** Manifests the repository must hold (index entries), each of its declared size. */
+  manifests: Array<Target & { descriptor: Descriptor }>;
   subject?: Digest;
   artifactType?: string;
   annotations?: Record<string, string>;
@@ -103,20 +110,21 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   if (INDEX_TYPES.has(mediaType)) {
     if (!Array.isArray(doc.manifests)) throw errors.manifestInvalid('an index needs a manifests list');
     doc.manifests.forEach((m, i) => {
-      const d = descriptor(m, `manifests[${i}]`);
-      const { parsed, ...rest } = d;
-      out.manifests.push({ digest: parsed, descriptor: rest });
+      const field = `manifests[${i}]`;
+      const { parsed, ...rest } = descriptor(m, field);
+      out.manifests.push({ field, digest: parsed, size: rest.size, descriptor: rest });
     });
     return out;
   }
   const config = descriptor(doc.config, 'config');
   out.configMediaType = config.mediaType;
-  out.blobs.push(config.parsed);
+  out.blobs.push({ field: 'config', digest: config.parsed, size: config.size });
   if (!Array.isArray(doc.layers)) throw errors.manifestInvalid('an image manifest needs a layers list');
   doc.layers.forEach((l, i) => {
-    const d = descriptor(l, `layers[${i}]`);
+    const field = `layers[${i}]`;
+    const d = descriptor(l, field);
     if (FOREIGN_LAYERS.has(d.mediaType) && d.urls && d.urls.length > 0) return;
-    out.blobs.push(d.parsed);
+    out.blobs.push({ field, digest: d.parsed, size: d.size });
   });
   return out;
 }

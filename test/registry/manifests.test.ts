@@ -22,7 +22,7 @@ let token: string;
 
 before(async () => {
   ({ kp, minter, client } = await startRegistry({ KEYPORT_MAX_MANIFEST_SIZE: String(64 * 1024) }));
-  token = await minter.all('alice/app', 'alice/list', 'alice/art', 'alice/tags', 'alice/del', 'alice/neg');
+  token = await minter.all('alice/app', 'alice/list', 'alice/art', 'alice/tags', 'alice/del', 'alice/neg', 'alice/sizes');
 });
 after(async () => kp?.stop());
 
@@ -155,6 +155,109 @@ describe(onDriver('manifests: push and pull'), () => {
     assert.deepEqual(codes(badName), ['NAME_INVALID']);
     const dots = await client.api('GET', '/v2/alice/../../etc/tags/list', token);
     assert.ok(dots.status === 400 || dots.status === 404, `${dots.status}`);
+  });
+});
+
+describe(onDriver('manifests: descriptor sizes'), () => {
+  const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+  const CONFIG = 'application/vnd.oci.image.config.v1+json';
+  let layer: { digest: string; size: number };
+  let layer2: { digest: string; size: number };
+  let config: { digest: string; size: number };
+  let child: { digest: string; size: number };
+  let child2: { digest: string; size: number };
+
+  before(async () => {
+    const l = crypto.randomBytes(30);
+    const l2 = crypto.randomBytes(500);
+    const c = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    layer = { digest: await client.pushBlob('alice/sizes', token, l), size: l.length };
+    layer2 = { digest: await client.pushBlob('alice/sizes', token, l2), size: l2.length };
+    config = { digest: await client.pushBlob('alice/sizes', token, c), size: c.length };
+    const a = await client.pushImage('alice/sizes', 'child-a', token);
+    const b = await client.pushImage('alice/sizes', 'child-b', token);
+    child = { digest: a.digest, size: a.body.length };
+    child2 = { digest: b.digest, size: b.body.length };
+  });
+
+  type Desc = { mediaType: string; digest: string; size: number; urls?: string[] };
+  const image = (cfg: number, sizes: number[]): { schemaVersion: number; mediaType: string; config: Desc; layers: Desc[] } => ({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: CONFIG, digest: config.digest, size: config.size + cfg },
+    layers: [layer, layer2].map((l, i) => ({ mediaType: LAYER, digest: l.digest, size: l.size + sizes[i]! })),
+  });
+  const index = (sizes: number[]) => ({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [child, child2].map((m, i) => ({ mediaType: OCI_MANIFEST, digest: m.digest, size: m.size + sizes[i]!, platform: { os: 'linux', architecture: `arch${i}` } })),
+  });
+
+  // [what, manifest, the descriptor the error must name (null: accepted), the size it declared]
+  const cases: Array<[string, () => object, string | null, () => number]> = [
+    ['exact sizes', () => image(0, [0, 0]), null, () => 0],
+    ['a layer declared far too large (30 bytes as 999999)', () => ({ ...image(0, [0, 0]), layers: [{ mediaType: LAYER, digest: layer.digest, size: 999999 }] }), 'layers[0]', () => 999999],
+    ['a layer one byte too large', () => image(0, [1, 0]), 'layers[0]', () => layer.size + 1],
+    ['a layer one byte too small', () => image(0, [-1, 0]), 'layers[0]', () => layer.size - 1],
+    ['the second layer too small', () => image(0, [0, -200]), 'layers[1]', () => layer2.size - 200],
+    ['a layer declared empty', () => image(0, [-30, 0]), 'layers[0]', () => 0],
+    ['the config too large', () => image(7, [0, 0]), 'config', () => config.size + 7],
+    ['the config too small', () => image(-1, [0, 0]), 'config', () => config.size - 1],
+    ['an index with exact child sizes', () => index([0, 0]), null, () => 0],
+    ['an index child too large', () => index([0, 1000]), 'manifests[1]', () => child2.size + 1000],
+    ['an index child too small', () => index([-1, 0]), 'manifests[0]', () => child.size - 1],
+    ['a Docker manifest list child too small', () => ({ ...index([-5, 0]), mediaType: DOCKER_LIST }), 'manifests[0]', () => child.size - 5],
+  ];
+
+  for (const [what, make, field, declared] of cases) {
+    it(`${what}: ${field ? `400 MANIFEST_INVALID naming ${field}, nothing stored` : '201'}`, async () => {
+      const body = Buffer.from(JSON.stringify(make()));
+      const mediaType = (make() as { mediaType: string }).mediaType;
+      const tag = `t-${crypto.randomBytes(4).toString('hex')}`;
+      const r = await put('alice/sizes', tag, body, mediaType);
+      if (!field) {
+        assert.equal(r.status, 201, r.text);
+        return;
+      }
+      assert.equal(r.status, 400, r.text);
+      assert.deepEqual(codes(r), ['MANIFEST_INVALID']);
+      const e = r.json().errors[0];
+      assert.match(e.message, new RegExp(`\\b${field.replace(/[[\]]/g, '\\$&')} declares size ${declared()}\\b`));
+      const target = field === 'config' ? config : field.startsWith('layers') ? [layer, layer2][Number(field.slice(7, -1))]! : [child, child2][Number(field.slice(10, -1))]!;
+      assert.deepEqual(e.detail, { descriptor: field, digest: target.digest, size: declared(), storedSize: target.size });
+      assert.deepEqual(codes(await client.api('GET', `/v2/alice/sizes/manifests/${tag}`, token)), ['MANIFEST_UNKNOWN'], 'no tag');
+      assert.deepEqual(codes(await client.api('GET', `/v2/alice/sizes/manifests/${sha256(body)}`, token)), ['MANIFEST_UNKNOWN'], 'no revision');
+    });
+  }
+
+  it('a missing blob is MANIFEST_BLOB_UNKNOWN even when an earlier descriptor has a wrong size', async () => {
+    const m = image(1, [0, 0]);
+    m.layers.push({ mediaType: LAYER, digest: sha256('never pushed here'), size: 17 });
+    const r = await put('alice/sizes', 'missing', m, OCI_MANIFEST);
+    assert.equal(r.status, 400);
+    assert.deepEqual(codes(r), ['MANIFEST_BLOB_UNKNOWN']);
+    assert.equal(r.json().errors[0].detail.digest, sha256('never pushed here'));
+  });
+
+  it('the same blob listed twice is checked at each place it appears', async () => {
+    const m = image(0, [0, 0]);
+    m.layers.push({ mediaType: LAYER, digest: layer.digest, size: layer.size + 3 });
+    const r = await put('alice/sizes', 'twice', m, OCI_MANIFEST);
+    assert.equal(r.status, 400);
+    assert.equal(r.json().errors[0].detail.descriptor, 'layers[2]');
+  });
+
+  it('a foreign layer with urls is not in the registry, so its size is not checked', async () => {
+    const m = image(0, [0, 0]);
+    m.layers.push({ mediaType: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', digest: sha256('elsewhere'), size: 123456, urls: ['https://example.com/layer'] });
+    const r = await put('alice/sizes', 'foreign', m, OCI_MANIFEST);
+    assert.equal(r.status, 201, r.text);
+  });
+
+  it('a subject need not exist, so its size is not checked either', async () => {
+    const m = { ...image(0, [0, 0]), subject: { mediaType: OCI_MANIFEST, digest: child.digest, size: child.size + 99 } };
+    const r = await put('alice/sizes', 'with-subject', m, OCI_MANIFEST);
+    assert.equal(r.status, 201, r.text);
   });
 });
 

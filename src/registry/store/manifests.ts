@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { isValidTag, parseDigest, type Digest } from '../../distribution/reference.js';
 import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
 import { errors } from '../errors.js';
-import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../manifest.js';
+import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest, type Target } from '../manifest.js';
 import type { BlobStore } from './blobs.js';
 import { paths } from './paths.js';
 
@@ -64,12 +64,8 @@ export class ManifestStore {
     if (ref.kind === 'digest' && ref.digest.hex !== hex) {
       throw errors.digestInvalid('manifest digest does not match the reference', { digest: ref.digest.value });
     }
-    for (const b of parsed.blobs) {
-      if ((await this.blobs.describe(name, b)) === undefined) throw errors.manifestBlobUnknown(b.value);
-    }
-    for (const m of parsed.manifests) {
-      if (!(await readLink(this.driver, paths.revisionLink(name, m.digest)))) throw errors.manifestBlobUnknown(m.digest.value);
-    }
+    await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
+    await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
     await this.blobs.putSmall(digest, body);
     await this.driver.putContent(paths.revisionLink(name, digest), Buffer.from(digest.value));
     if (parsed.subject) {
@@ -84,6 +80,31 @@ export class ManifestStore {
       await this.driver.putContent(paths.tagCurrent(name, ref.tag), Buffer.from(digest.value));
     }
     return { digest, body, mediaType: parsed.mediaType, parsed };
+  }
+
+  /**
+   * Every target must be in the repository (else MANIFEST_BLOB_UNKNOWN, which the spec
+   * requires for missing content, so it is checked for all targets before any size)
+   * and of the size its descriptor declares (else MANIFEST_INVALID naming the
+   * descriptor): a client that trusts the size would fail on pull. The sizes come from
+   * the stat that tells presence, so no blob is read; each digest is looked up once.
+   */
+  private async checkTargets(targets: Target[], sizeOf: (d: Digest) => Promise<number | undefined>): Promise<void> {
+    const stored = new Map<string, number | undefined>();
+    for (const t of targets) {
+      if (!stored.has(t.digest.value)) stored.set(t.digest.value, await sizeOf(t.digest));
+      if (stored.get(t.digest.value) === undefined) throw errors.manifestBlobUnknown(t.digest.value);
+    }
+    for (const t of targets) {
+      const size = stored.get(t.digest.value)!;
+      if (size !== t.size) throw errors.descriptorSizeInvalid(t.field, t.digest.value, t.size, size);
+    }
+  }
+
+  /** Size of a manifest stored in this repository, or undefined when it has none. */
+  private async storedManifestSize(name: string, d: Digest): Promise<number | undefined> {
+    if (!(await readLink(this.driver, paths.revisionLink(name, d)))) return undefined;
+    return this.blobs.size(d);
   }
 
   /** The digest a reference points at in this repository, or undefined. */
