@@ -2,9 +2,9 @@
 # Quick start: everything Keyport needs on one Debian machine, in one command.
 #   sudo scripts/quickstart.sh
 # Installs Debian's Keystone when missing, runs it on loopback with demo users
-# (alice/alicepass, bob/bobpass, admin/adminpass), builds Keyport, generates
-# certificates and runs the token server (9002) and the registry (9001) in the
-# foreground. Ctrl-C stops Keyport and the demo Keystone.
+# (alice/alicepass, bob/bobpass, admin/adminpass), builds Keyport when its sources are
+# newer than dist/, generates certificates and runs the token server (9002) and the
+# registry (9001) in the foreground. Ctrl-C stops Keyport and the demo Keystone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -19,7 +19,11 @@ if [ "$(id -u)" != 0 ] && ! command -v keystone-manage >/dev/null; then
 fi
 if [ "$(id -u)" = 0 ]; then scripts/deps.sh runtime; fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
-npm run --silent build
+# Build only when a source is newer than the build (a fresh clone has none): rebuilding
+# rewrites dist/ under any Keyport already running from this checkout.
+if [ ! -f dist/cli.js ] || [ -n "$(find src tsconfig.json package.json -newer dist/cli.js -print -quit)" ]; then
+  npm run --silent build
+fi
 
 mkdir -p "$STATE"
 export KS_DIR="$STATE/keystone" KS_PORT=${KS_PORT:-5000} KS_DEMO_USERS=1 KS_LOCKOUT_ATTEMPTS=5

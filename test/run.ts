@@ -141,7 +141,28 @@ function findTests(args: string[]): string[] {
   return out;
 }
 
+/**
+ * Builds dist/ when a source is newer (scripts/test.sh has built already): test files run
+ * dist/cli.js in parallel, so it is built once here, before any of them starts, and never
+ * while they run.
+ */
+function ensureBuilt(): boolean {
+  const cli = path.join(root, 'dist', 'cli.js');
+  const built = fs.existsSync(cli) ? fs.statSync(cli).mtimeMs : 0;
+  const stale = (p: string): boolean => {
+    const st = fs.statSync(p);
+    return st.isDirectory() ? fs.readdirSync(p).some((e) => stale(path.join(p, e))) : st.mtimeMs > built;
+  };
+  if (!stale(path.join(root, 'src')) && !stale(path.join(root, 'tsconfig.json'))) return true;
+  console.log('[test] dist/ is older than src/: building');
+  return spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' }).status === 0;
+}
+
 async function main(): Promise<number> {
+  if (!ensureBuilt()) {
+    console.error('[test] the build failed');
+    return 1;
+  }
   fs.mkdirSync(workDir, { recursive: true });
   const files = findTests(process.argv.slice(2));
   if (files.length === 0) {

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.js';
-import { AuthenticationError, InvalidGrantError, KeystoneRejectedError, ThrottledError } from './errors.js';
+import { AuthenticationError, InvalidGrantError, InvalidRequestError, KeystoneRejectedError, ThrottledError } from './errors.js';
 import { ServiceAccountFacts, StaticFacts, UserTokenFacts, type AccessFacts, type FactsSettings } from './facts.js';
 import type { KeystoneAuth, KeystoneClient } from './keystone.js';
-import { parseLoginName, type BasicCredentials } from './login-name.js';
+import { parseCredentials, type BasicCredentials, type LoginName } from './login-name.js';
 import { userNamespace, type NamespaceRules } from './namespace.js';
 import type { RefreshClaims } from './issuer.js';
 import type { ProjectDirectory, ServiceAccount } from './service-account.js';
@@ -87,9 +87,19 @@ export class Authenticator {
   }
 
   async login(creds: BasicCredentials, address: string): Promise<Session> {
-    const name = parseLoginName(creds.username);
     const wait = this.deps.throttle.retryAfter(creds.username, address);
     if (wait > 0) throw new ThrottledError(wait);
+    let name: LoginName;
+    try {
+      name = parseCredentials(creds);
+    } catch (e) {
+      // Malformed credentials are a failed login like a wrong password, only never sent to Keystone.
+      if (e instanceof InvalidRequestError) {
+        await this.deps.throttle.recordFailure(creds.username, address);
+        this.deps.log.info({ user: creds.username, client: address, reason: e.message }, 'login refused: malformed credentials');
+      }
+      throw e;
+    }
 
     const key = crypto.createHmac('sha256', this.cacheKey).update(creds.username).update('\0').update(creds.password).digest('base64');
     let pending = this.logins?.get(key);
@@ -115,7 +125,7 @@ export class Authenticator {
     }
   }
 
-  private async keystoneLogin(name: ReturnType<typeof parseLoginName>, secret: string): Promise<Session> {
+  private async keystoneLogin(name: LoginName, secret: string): Promise<Session> {
     const { client, serviceAccount } = this.deps;
     let auth: KeystoneAuth;
     if (name.kind === 'application_credential') {

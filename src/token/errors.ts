@@ -35,10 +35,26 @@ export class AuthenticationError extends TokenError {
   }
 }
 
-/** A refresh token that is expired, tampered with, for another service or user no longer valid. */
+/**
+ * A refresh token that is expired, tampered with, for another service or user no longer valid.
+ *
+ * 400, as RFC 6749 section 5.2 has it (401 belongs to invalid_client). What clients do with it,
+ * read from their sources and tried with the real ones:
+ * - docker (dockerd's distribution token handler) decides on the body's `errors` array, not on
+ *   the status: `errors[0].code` UNAUTHORIZED makes pulls fail with "unauthorized: <message>",
+ *   as at 401. `docker login` then prompts again (it keeps no password next to an identity
+ *   token), or takes -u/--password-stdin, and replaces the identity token.
+ * - containers/image (podman, skopeo) only uses a refresh token found as identitytoken in an
+ *   auth file (docker's config.json); at 401 it prints the body's message, at any other status
+ *   only "invalid status code from registry 400 (Bad Request)". Either way the way back is the
+ *   same: `podman logout` (or `skopeo logout`) and logging in with the password, which podman
+ *   and skopeo refuse while the file holds an identity token, whatever the status.
+ * - containerd (remotes/docker authorizer) falls back from POST to GET on 400 and 401 alike.
+ * So `errors` keeps Docker's UNAUTHORIZED code, and the description says to log in again.
+ */
 export class InvalidGrantError extends TokenError {
   override name = 'InvalidGrantError';
-  readonly status = 401;
+  readonly status = 400;
   readonly oauthCode = 'invalid_grant';
 }
 

@@ -91,7 +91,7 @@ export class TokenIssuer {
 
   /** Checks a refresh token; any problem is InvalidGrantError. */
   async verifyRefreshToken(token: string): Promise<RefreshClaims> {
-    if (token.length > 16_384) throw new InvalidGrantError('refresh token too long');
+    if (token.length > 16_384) throw new InvalidGrantError('refresh token too long; log in again');
     let payload: jose.JWTPayload;
     try {
       ({ payload } = await jose.jwtVerify(token, this.signer.cert.publicKey, {
@@ -101,11 +101,11 @@ export class TokenIssuer {
         clockTolerance: 30,
       }));
     } catch (e) {
-      const reason = e instanceof jose.errors.JWTExpired ? 'refresh token expired; log in again' : 'invalid refresh token';
+      const reason = e instanceof jose.errors.JWTExpired ? 'refresh token expired; log in again' : 'invalid refresh token; log in again';
       throw new InvalidGrantError(reason);
     }
     if (payload.kind !== REFRESH_KIND || typeof payload.sub !== 'string' || typeof payload.name !== 'string' || typeof payload.dom !== 'string') {
-      throw new InvalidGrantError('invalid refresh token');
+      throw new InvalidGrantError('invalid refresh token; log in again');
     }
     const claims: RefreshClaims = { userId: payload.sub, userName: payload.name, domainId: payload.dom };
     if (typeof payload.acid === 'string') claims.applicationCredentialId = payload.acid;

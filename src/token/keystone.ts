@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import axios, { type AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import type { Logger } from '../log/logger.js';
 import { KeystoneRejectedError, KeystoneUnavailableError } from './errors.js';
 
@@ -49,6 +49,28 @@ type Identity =
   | { methods: ['token']; token: { id: string } };
 
 /**
+ * The request function axios sends Keystone calls with: http(s).request, except that a
+ * connection which carried a 5xx answer is closed instead of going back to the
+ * keep-alive pool. A failing Keystone may leave the connection in any state: uWSGI, for
+ * one, answers a password it cannot hash (one with a NUL byte) with an empty 500 and
+ * then neither closes nor reads the socket, so the next login sent on it would wait for
+ * the timeout and fail too. The socket is destroyed as the status line arrives, before
+ * Node's agent can hand it to a waiting request (which it does on the response's end);
+ * the body of a 5xx is never needed, as every 5xx becomes a 503.
+ */
+function closingOnServerError(base: typeof http | typeof https) {
+  return {
+    request(options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void): http.ClientRequest {
+      const req = base.request(options, callback);
+      req.on('response', (res) => {
+        if ((res.statusCode ?? 0) >= 500) req.destroy();
+      });
+      return req;
+    },
+  };
+}
+
+/**
  * A small Keystone v3 client. Every failure is classified: Keystone saying "no" is
  * KeystoneRejectedError; Keystone being unreachable, slow or broken (network errors,
  * timeouts, 5xx, unparseable answers) is KeystoneUnavailableError, which users see as
@@ -56,15 +78,20 @@ type Identity =
  */
 export class KeystoneClient {
   private readonly http: AxiosInstance;
+  private readonly timeout: number;
 
   constructor(
     settings: KeystoneSettings,
     private readonly log: Logger,
   ) {
     const ca = settings.caFile ? fs.readFileSync(settings.caFile) : undefined;
+    const baseURL = settings.url.replace(/\/+$/, '');
+    this.timeout = settings.timeout;
     this.http = axios.create({
-      baseURL: settings.url.replace(/\/+$/, ''),
+      baseURL,
+      // Idle time on the socket; send() adds a deadline for the whole call.
       timeout: settings.timeout,
+      transport: closingOnServerError(new URL(baseURL).protocol === 'https:' ? https : http),
       // Keystone is an internal service: never route it through a proxy from the environment.
       proxy: false,
       maxRedirects: 0,
@@ -84,13 +111,22 @@ export class KeystoneClient {
         url: path,
         data: body,
         headers: token ? { 'x-auth-token': token } : {},
+        // A Keystone that trickles its answer never resets this one.
+        signal: AbortSignal.timeout(this.timeout),
       });
       this.log.debug({ keystone: `${method} ${path.split('?')[0]}`, status: res.status, ms: Date.now() - started }, 'keystone call');
       return res;
     } catch (e) {
-      const err = e as { code?: string; message?: string };
-      this.log.warn({ code: err.code, err: err.message, path }, 'keystone request failed');
-      throw new KeystoneUnavailableError(`${err.code ?? 'error'}: ${err.message ?? ''}`);
+      const err = e as AxiosError;
+      if (err.response && err.response.status >= 500) {
+        // Cut off on purpose by closingOnServerError: the status is the whole answer.
+        this.log.debug({ keystone: `${method} ${path.split('?')[0]}`, status: err.response.status, ms: Date.now() - started }, 'keystone call');
+        return err.response;
+      }
+      const code = axios.isCancel(e) ? 'ETIMEDOUT' : err.code;
+      const message = axios.isCancel(e) ? `no complete answer within ${this.timeout} ms` : err.message;
+      this.log.warn({ code, err: message, path }, 'keystone request failed');
+      throw new KeystoneUnavailableError(`${code ?? 'error'}: ${message ?? ''}`);
     }
   }
 

@@ -107,7 +107,6 @@ export function tokenRoutes(deps: RouteDeps): Router {
       const username = stringParam(b.username, 'username');
       const password = typeof b.password === 'string' ? b.password : undefined;
       if (!username || !password) throw new InvalidRequestError('grant_type=password needs username and password');
-      if (password.length > 4096) throw new InvalidRequestError('password too long');
       r = await deps.tokens.handle({
         ...common,
         credentials: { kind: 'basic', basic: { username, password } },

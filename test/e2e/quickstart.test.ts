@@ -2,6 +2,9 @@
  * The README's first command: scripts/quickstart.sh (npm run quickstart) brings up a
  * real Keystone with demo users and Keyport, prints the docker login line, and a real
  * client can then push with a demo user. Ctrl-C stops everything it started.
+ *
+ * The script runs in a copy of the checkout: other test files run dist/cli.js from the
+ * checkout at the same time, and nothing here may rewrite what they run.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -17,18 +20,57 @@ import { keystone } from '../helpers/services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Modification times of every file under `dir`, by relative path. */
+function mtimes(dir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of fs.readdirSync(dir, { recursive: true }) as string[]) {
+    const st = fs.statSync(path.join(dir, f));
+    if (st.isFile()) out[f] = st.mtimeMs;
+  }
+  return out;
+}
+
+/**
+ * What the quick start needs of the checkout, copied with their timestamps. The copy stands
+ * for a checkout installed and built after its last edit. Its node_modules is a directory
+ * of its own, so that npm could never empty the checkout's through a symlink; the packages
+ * in it are links to the checkout's.
+ */
+function copyOfCheckout(): string {
+  const copy = path.join(tempDir('quickstart-checkout'), 'keyport');
+  fs.mkdirSync(copy);
+  for (const p of ['scripts', 'src', 'dist', 'config', 'package.json', 'package-lock.json', 'tsconfig.json']) {
+    fs.cpSync(path.join(root, p), path.join(copy, p), { recursive: true, preserveTimestamps: true });
+  }
+  const modules = path.join(copy, 'node_modules');
+  fs.mkdirSync(modules);
+  for (const e of fs.readdirSync(path.join(root, 'node_modules'))) {
+    if (e !== '.package-lock.json') fs.symlinkSync(path.join(root, 'node_modules', e), path.join(modules, e));
+  }
+  // Installed, then built, after the last edit: neither npm ci nor a build is due.
+  const later = new Date(Date.now() + 1000);
+  fs.copyFileSync(path.join(root, 'node_modules', '.package-lock.json'), path.join(modules, '.package-lock.json'));
+  fs.utimesSync(path.join(modules, '.package-lock.json'), later, later);
+  for (const f of Object.keys(mtimes(path.join(copy, 'dist')))) fs.utimesSync(path.join(copy, 'dist', f), later, later);
+  return copy;
+}
+
 it('scripts/quickstart.sh starts Keystone and Keyport; alice pushes with skopeo; Ctrl-C stops it all', { timeout: 240_000 }, async (t) => {
   // Needs what the Keystone service needs (the Debian packages, root).
   if (!keystone(t as unknown as TestContext)) return;
-  const dir = tempDir('quickstart');
+  const checkoutDist = mtimes(path.join(root, 'dist'));
+  const checkoutState = fs.existsSync(path.join(root, '.keyport'));
+  const installed = fs.statSync(path.join(root, 'node_modules', '.package-lock.json')).mtimeMs;
+  const copy = copyOfCheckout();
+  const builtAt = fs.statSync(path.join(copy, 'dist', 'cli.js')).mtimeMs;
+  const dir = path.join(copy, '.keyport'); // the script's default state directory
   const [ks, tokenPort, regPort] = [await freePort(), await freePort(), await freePort()];
-  const child = spawn(path.join(root, 'scripts', 'quickstart.sh'), [], {
-    cwd: root,
+  const child = spawn(path.join(copy, 'scripts', 'quickstart.sh'), [], {
+    cwd: copy,
     detached: true,
     env: {
       ...process.env,
       KS_PORT: String(ks),
-      KEYPORT_QUICKSTART_DIR: dir,
       KEYPORT_PUBLIC_HOST: '127.0.0.1',
       KEYPORT_TOKEN_PORT: String(tokenPort),
       KEYPORT_REGISTRY_PORT: String(regPort),
@@ -74,4 +116,8 @@ it('scripts/quickstart.sh starts Keystone and Keyport; alice pushes with skopeo;
     () => false,
   );
   assert.equal(still, false, 'the demo Keystone was stopped');
+  assert.equal(fs.statSync(path.join(copy, 'dist', 'cli.js')).mtimeMs, builtAt, 'a current dist/ is not rebuilt');
+  assert.deepEqual(mtimes(path.join(root, 'dist')), checkoutDist, "the checkout's dist/ was not touched");
+  assert.equal(fs.statSync(path.join(root, 'node_modules', '.package-lock.json')).mtimeMs, installed, "the checkout's node_modules was not reinstalled");
+  assert.equal(fs.existsSync(path.join(root, '.keyport')), checkoutState, 'no state left in the checkout');
 });

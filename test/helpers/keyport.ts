@@ -94,7 +94,8 @@ export class KeyportProcess {
       ...this.env,
     };
     const out = fs.openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [CLI, this.command], { env, stdio: ['ignore', out, out] });
+    // In its own directory: a relative path in a setting never lands in the checkout.
+    this.child = spawn(process.execPath, [CLI, this.command], { cwd: this.dir, env, stdio: ['ignore', out, out] });
     fs.closeSync(out);
     const child = this.child;
     let exited: string | undefined;

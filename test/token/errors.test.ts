@@ -10,6 +10,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { basic, request } from '../helpers/http.js';
 import { freePort, KeyportProcess } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
+import { KeystoneTap } from '../helpers/keystone-tap.js';
 import { keystone, type KeystoneService } from '../helpers/services.js';
 import { getToken, postToken } from '../helpers/token-client.js';
 
@@ -198,6 +199,46 @@ describe('Keystone unavailable: 503, never 401', () => {
         await p.stop();
         await stub.close();
       }
+    }
+  });
+});
+
+describe('a failing Keystone connection is never reused', () => {
+  run('after an empty 500 on a connection Keystone then leaves silent, the next login goes out on a new one and succeeds', async () => {
+    const marker = `broken-${sfx}`;
+    const tap = await new KeystoneTap(ks!.url, { fault: (q) => (q.includes(marker) ? 'empty-500-then-silence' : undefined) }).start();
+    const p = await new KeyportProcess({ command: 'token', env: { KEYPORT_KEYSTONE_URL: tap.url, KEYPORT_KEYSTONE_TIMEOUT: '3000', KEYPORT_LOGIN_CACHE_TTL: '0' } }).start();
+    try {
+      const broken = await getToken(p, { user: marker, password: 'pw' });
+      assertJsonError(broken, 503, 'the empty 500');
+      // Back to back, so a pooled connection would be the one reused.
+      for (let i = 0; i < 3; i++) {
+        const t0 = Date.now();
+        const r = await getToken(p, { user: alice.name, password: alice.password });
+        assert.equal(r.status, 200, `login ${i} after the broken answer: ${r.status} ${r.text}`);
+        assert.ok(Date.now() - t0 < 3000, `login ${i}: not waiting for the silent connection`);
+      }
+      assert.equal(tap.matching(/^POST \/v3\/auth\/tokens/).length, 4, 'each login was sent once');
+    } finally {
+      await p.stop();
+      await tap.close();
+    }
+  });
+
+  run('an answer that trickles in and never completes is cut off at the timeout: 503, and the next login works', async () => {
+    const marker = `slow-${sfx}`;
+    const tap = await new KeystoneTap(ks!.url, { fault: (q) => (q.includes(marker) ? 'trickle' : undefined) }).start();
+    const p = await new KeyportProcess({ command: 'token', env: { KEYPORT_KEYSTONE_URL: tap.url, KEYPORT_KEYSTONE_TIMEOUT: '1500', KEYPORT_LOGIN_CACHE_TTL: '0' } }).start();
+    try {
+      const t0 = Date.now();
+      const slow = await getToken(p, { user: marker, password: 'pw' });
+      assertJsonError(slow, 503, 'trickling answer');
+      // Each byte resets an idle timeout; the deadline is for the whole call.
+      assert.ok(Date.now() - t0 < 6000, `gave up on the trickle (${Date.now() - t0} ms)`);
+      assert.equal((await getToken(p, { user: alice.name, password: alice.password })).status, 200);
+    } finally {
+      await p.stop();
+      await tap.close();
     }
   });
 });

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import * as jose from 'jose';
-import { decodeJwt, request } from '../helpers/http.js';
+import { decodeJwt, request, type Response } from '../helpers/http.js';
 import { KeyportProcess } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
 import { type KeystoneService, keystone, keystoneEnv } from '../helpers/services.js';
@@ -153,53 +153,67 @@ describe("docker's sequence: login with offline_token, then refresh_token grants
     assert.deepEqual(granted(r.json().token, `${project}/app`), ['push'], 'project roles re-read through the service account');
   });
 
-  run('tampered, foreign and expired refresh tokens are refused with invalid_grant', async () => {
+  /** RFC 6749 section 5.2: 400 invalid_grant; Docker's errors array says UNAUTHORIZED, which docker prints. */
+  function assertInvalidGrant(r: Response, what: string, describes = /log in again/) {
+    assert.equal(r.status, 400, `${what}: ${r.status} ${r.text}`);
+    const body = r.json();
+    assert.equal(body.error, 'invalid_grant', what);
+    assert.match(body.error_description, describes, what);
+    assert.equal(body.errors[0].code, 'UNAUTHORIZED', what);
+    assert.equal(r.headers['www-authenticate'], undefined, `${what}: no challenge, no client authentication is involved`);
+  }
+
+  run('expired, garbage, foreign and tampered refresh tokens: 400 invalid_grant', async () => {
     const login = await getToken(kp, { user: alice.name, password: alice.password, offline: true });
     const refresh = login.json().refresh_token as string;
     const [h, p, s] = refresh.split('.');
     const payload = JSON.parse(Buffer.from(p!, 'base64url').toString());
-    payload.name = bob.name;
-    payload.sub = bob.id;
-    const tampered = [h, Buffer.from(JSON.stringify(payload)).toString('base64url'), s].join('.');
     const signerKey = crypto.createPrivateKey(fs.readFileSync(path.join(kp.certsDir, 'token.key')));
     const now = Math.floor(Date.now() / 1000);
-    const expired = await new jose.SignJWT({ ...payload, sub: alice.id, name: alice.name })
-      .setProtectedHeader({ alg: 'ES256' })
-      .setIssuedAt(now - 7200)
-      .setExpirationTime(now - 3600)
-      .sign(signerKey);
+    const sign = (claims: Record<string, unknown>, key: crypto.KeyObject = signerKey) =>
+      new jose.SignJWT({ ...payload, ...claims }).setProtectedHeader({ alg: 'ES256' }).sign(key);
     const { privateKey: otherKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const foreign = await new jose.SignJWT(payload).setProtectedHeader({ alg: 'ES256' }).sign(otherKey);
     const hmac = await new jose.SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(fs.readFileSync(path.join(kp.certsDir, 'token.crt'), 'utf8')));
-    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${p}.`;
     const accessToken = (await getToken(kp, { user: alice.name, password: alice.password })).json().token;
-    for (const [what, token] of [
-      ['tampered', tampered],
-      ['expired', expired],
-      ['signed by another key', foreign],
-      ['HMAC with the public certificate as secret', hmac],
-      ['alg none', none],
-      ['an access token', accessToken],
+    const cases: Array<[string, string, RegExp?]> = [
+      ['expired', await sign({ iat: now - 7200, exp: now - 3600 }), /expired; log in again/],
       ['garbage', 'not-a-jwt'],
-    ] as const) {
+      ['wrong audience (the registry)', await sign({ aud: 'flows.registry' })],
+      ['wrong audience (another service)', await sign({ aud: 'other.registry#refresh' })],
+      ['another issuer', await sign({ iss: 'someone-else' })],
+      ['signed by another key', await sign({}, otherKey)],
+      ['tampered', [h, Buffer.from(JSON.stringify({ ...payload, name: bob.name, sub: bob.id })).toString('base64url'), s].join('.')],
+      ['HMAC with the public certificate as secret', hmac],
+      ['alg none', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${p}.`],
+      ['an access token', accessToken],
+      ['too long', 'a'.repeat(17_000)],
+    ];
+    for (const [what, token, describes] of cases) {
       const r = await postToken(kp, { grant_type: 'refresh_token', refresh_token: token, client_id: 'docker', service: 'flows.registry' });
-      assert.equal(r.status, 401, `${what}: ${r.text}`);
-      assert.equal(r.json().error, 'invalid_grant', what);
+      assertInvalidGrant(r, what, describes);
     }
-    const r = await postToken(kp, { grant_type: 'refresh_token', refresh_token: expired, service: 'flows.registry' });
-    assert.match(r.json().error_description, /expired/);
+    const still = await postToken(kp, { grant_type: 'refresh_token', refresh_token: refresh, client_id: 'docker', service: 'flows.registry' });
+    assert.equal(still.status, 200, 'the genuine one still works');
   });
 
-  run('with a service account, a user disabled after login can no longer refresh', async () => {
-    const carol = await makeUser(admin, `carol-${sfx}`);
-    const login = await getToken(kp, { user: carol.name, password: carol.password, offline: true });
-    const refresh = login.json().refresh_token as string;
-    assert.equal((await postToken(kp, { grant_type: 'refresh_token', refresh_token: refresh, service: 'flows.registry' })).status, 200);
-    await admin.setEnabled(carol.id, false);
+  run('with a service account, a user disabled or deleted after login can no longer refresh: 400 invalid_grant', async () => {
+    const cases: Array<[string, (u: TestUser) => Promise<void>]> = [
+      ['disabled', (u) => admin.setEnabled(u.id, false)],
+      ['deleted', (u) => admin.deleteUser(u.id)],
+    ];
+    const refreshes: string[] = [];
+    for (const [what, remove] of cases) {
+      const u = await makeUser(admin, `gone-${what}-${sfx}`);
+      const login = await getToken(kp, { user: u.name, password: u.password, offline: true });
+      refreshes.push(login.json().refresh_token as string);
+      assert.equal((await postToken(kp, { grant_type: 'refresh_token', refresh_token: refreshes.at(-1)!, service: 'flows.registry' })).status, 200, what);
+      await remove(u);
+    }
     await kp.restart(); // drop the short refresh cache
-    const r = await postToken(kp, { grant_type: 'refresh_token', refresh_token: refresh, service: 'flows.registry' });
-    assert.equal(r.status, 401);
-    assert.equal(r.json().error, 'invalid_grant');
+    for (const [i, [what]] of cases.entries()) {
+      const r = await postToken(kp, { grant_type: 'refresh_token', refresh_token: refreshes[i]!, service: 'flows.registry' });
+      assertInvalidGrant(r, what, /no longer exists or is disabled; log in again/);
+    }
   });
 
   run('without a service account, refresh tokens carry the roles seen at login', async () => {
