@@ -63,7 +63,13 @@ export class UploadStore {
 
   async start(name: string): Promise<string> {
     const id = crypto.randomUUID();
-    await this.driver.putContent(paths.uploadStarted(name, id), Buffer.from(new Date().toISOString()));
+    try {
+      await this.driver.putContent(paths.uploadStarted(name, id), Buffer.from(new Date().toISOString()));
+    } catch (e) {
+      // A full store may have taken the session's directory but not its file.
+      await this.remove(name, id).catch(() => undefined);
+      throw e;
+    }
     this.hashes.set(this.key(name, id), { hash: crypto.createHash('sha256'), size: 0 });
     return id;
   }
