@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -89,4 +90,89 @@ export async function silentServer(t: { after: (fn: () => void) => void }): Prom
     silent.close();
   });
   return (silent.address() as net.AddressInfo).port;
+}
+
+export interface StreamedResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  /** Body bytes written when the answer's headers arrived. */
+  sentAtAnswer: number;
+  /** Body bytes written in all. */
+  sent: number;
+  /** The client-side error, if the connection failed (or was cut on purpose). */
+  error?: string;
+}
+
+export interface StreamOptions {
+  method: string;
+  headers: Record<string, string | number>;
+  ca: Buffer;
+  /** Body length; sent as Content-Length unless `chunked`. */
+  total: number;
+  /** The i-th 1 MiB piece of the body (default: the same random MiB each time). */
+  piece?: (i: number) => Buffer;
+  chunked?: boolean;
+  /** Destroys the connection once this many bytes are written (a client killed mid-push). */
+  abortAfter?: number;
+}
+
+/**
+ * Streams a large body the way a push does and reads the answer even when it comes
+ * before the body is sent, as docker's and containers/image's clients do; the body is
+ * sent to its end regardless (unless `abortAfter`). Resolves once both the answer and
+ * the body are done, or the connection failed.
+ */
+export function streamBody(url: string, opts: StreamOptions): Promise<StreamedResponse> {
+  const MiB = 1024 * 1024;
+  const filler = crypto.randomBytes(MiB);
+  const piece = opts.piece ?? (() => filler);
+  return new Promise((resolve) => {
+    const headers: Record<string, string | number> = { ...opts.headers };
+    if (!opts.chunked) headers['content-length'] = opts.total;
+    const req = https.request(new URL(url), { method: opts.method, ca: opts.ca, headers, agent: false });
+    const out: StreamedResponse = { status: 0, headers: {}, text: '', sentAtAnswer: -1, sent: 0 };
+    let answered = false;
+    let bodyDone = false;
+    const finish = () => {
+      if (answered && bodyDone) resolve(out);
+    };
+    let i = 0;
+    const pump = () => {
+      while (out.sent < opts.total && !req.destroyed) {
+        if (opts.abortAfter !== undefined && out.sent >= opts.abortAfter) {
+          req.destroy();
+          out.error = 'aborted by the client';
+          answered = bodyDone = true;
+          return finish();
+        }
+        const p = piece(i++).subarray(0, Math.min(MiB, opts.total - out.sent));
+        out.sent += p.length;
+        if (!req.write(p)) return void req.once('drain', pump);
+      }
+      req.end(() => {
+        bodyDone = true;
+        finish();
+      });
+    };
+    req.on('response', (res) => {
+      out.status = res.statusCode ?? 0;
+      out.headers = res.headers;
+      out.sentAtAnswer = out.sent;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        out.text = Buffer.concat(chunks).toString('utf8');
+        answered = true;
+        finish();
+      });
+      res.on('error', () => undefined);
+    });
+    req.on('error', (e) => {
+      out.error ??= e.message;
+      answered = bodyDone = true;
+      finish();
+    });
+    pump();
+  });
 }
