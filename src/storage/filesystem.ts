@@ -190,16 +190,15 @@ export class FilesystemDriver implements StorageDriver {
       await fsp.mkdir(path.dirname(target), { recursive: true });
       return fsp.open(target, append ? 'a' : 'w', 0o644);
     });
-    let initial: number;
+    // What earlier writers closed: a writer that does not close successfully truncates
+    // the file back to this, so its bytes never count (see FileWriter).
+    let start: number;
     try {
-      initial = append ? (await fh.stat()).size : 0;
+      start = append ? (await fh.stat()).size : 0;
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw this.fault(e, p, false);
     }
-    // What earlier writers closed: a writer that does not close successfully truncates
-    // the file back to this, so its bytes never count (see FileWriter).
-    const start = initial;
     let size = start;
     let done = false;
     const fsync = this.opts.fsync;
