@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config/load.js';
 import { markdownReference, settings, textReference } from './config/reference.js';
 import { isClusterWorker, resolveWorkers, runPrimary } from './http/cluster.js';
+import { guardProcess } from './http/process-guard.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { CertificateError, certPaths, ensureCertificates } from './tls/certificates.js';
 
@@ -105,19 +106,22 @@ async function main(argv: string[]): Promise<number> {
     const workers = resolveWorkers(command === 'token' ? config.token.workers : config.registry.workers);
     if (workers > 1 && !isClusterWorker()) {
       const primary = runPrimary(workers, command, log);
+      guardProcess(log, { drain: () => primary.stop('uncaughtException') });
       let metrics: { close(): unknown } | undefined;
       if (command === 'registry' && config.registry.metricsPort > 0) {
         const { startMetricsServer } = await import('./registry/index.js');
         const { loadServerTls } = await import('./tls/certificates.js');
         metrics = await startMetricsServer(config, loadServerTls(config.tls.certsDir), log, true);
       }
-      await primary;
+      await primary.done;
       metrics?.close();
       return 0;
     }
   }
 
   const running: Running[] = [];
+  const shutdown = shutdownOnSignals(running, log);
+  guardProcess(log, { drain: () => shutdown.stop('uncaughtException') });
   try {
     if (command === 'token' || command === 'start') {
       const { runTokenServer } = await import('./token/index.js');
@@ -133,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
     await Promise.allSettled(running.map((r) => r.close()));
     return 1;
   }
-  await waitForShutdown(running, log);
+  await shutdown.done;
   return 0;
 }
 
@@ -144,18 +148,22 @@ function serverNames(config: Config): string[] {
   return names;
 }
 
-function waitForShutdown(running: Running[], log: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
+/** Closes every running server on SIGTERM/SIGINT or stop(); `done` settles when they are closed. */
+function shutdownOnSignals(running: Running[], log: Logger): { done: Promise<void>; stop(reason: string): Promise<void> } {
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  let stopping = false;
+  const stop = (reason: string) => {
+    if (!stopping) {
       stopping = true;
-      log.info({ signal }, 'shutting down');
-      Promise.allSettled(running.map((r) => r.close())).then(() => resolve());
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+      log.info({ signal: reason }, 'shutting down');
+      void Promise.allSettled(running.map((r) => r.close())).then(() => resolveDone());
+    }
+    return done;
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  return { done, stop };
 }
 
 function redactConfig(config: Config): unknown {

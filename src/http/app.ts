@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -14,8 +15,25 @@ declare module 'express-serve-static-core' {
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
+ * The id of the request whose work is running, for errors that escape every handler
+ * (see process-guard.ts): callbacks and promises started while serving a request
+ * carry it along.
+ */
+const requestContext = new AsyncLocalStorage<string>();
+
+export function currentRequestId(): string | undefined {
+  return requestContext.getStore();
+}
+
+/**
  * An Express app with what every Keyport HTTP server shares: helmet headers, a request
  * id, a child logger per request and one access-log line per response.
+ *
+ * Nothing here may throw once the handler has run: the listeners below run from
+ * socket events, outside any error handler, where a throw would be an uncaught
+ * exception. They read only what they captured when the request arrived (`req.socket`
+ * may be null by the time a response finishes, e.g. after a body stream was
+ * destroyed).
  */
 export function createApp(log: Logger): Express {
   const app = express();
@@ -30,23 +48,40 @@ export function createApp(log: Logger): Express {
     req.log = log.child({ reqId: req.id });
     res.setHeader('X-Request-Id', req.id);
     const start = process.hrtime.bigint();
+    const remote = req.socket?.remoteAddress;
     res.locals.started = Date.now();
-    res.on('finish', () => {
-      if (res.locals.logged) return; // the handler wrote a fuller line itself
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      req.log.info(
-        {
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          ms: Math.round(ms * 10) / 10,
-          remote: req.socket.remoteAddress,
-          bytesOut: Number(res.getHeader('content-length') ?? 0) || undefined,
-        },
-        'request',
-      );
+    const line = (status: number | 'aborted') => ({
+      method: req.method,
+      path: req.path,
+      status,
+      ms: Math.round(Number(process.hrtime.bigint() - start) / 1e5) / 10,
+      remote,
     });
-    next();
+    res.on('finish', () => {
+      try {
+        // An answer sent before the body was read to its end (an error while the client
+        // still sends): the rest is read and dropped, so the client, which reads the
+        // answer while it sends, gets it, and the connection stays usable.
+        if (!req.complete && !req.destroyed) req.resume();
+        if (res.locals.logged) return; // the handler wrote a fuller line itself
+        req.log.info({ ...line(res.statusCode), bytesOut: Number(res.getHeader('content-length') ?? 0) || undefined }, 'request');
+      } catch (e) {
+        log.error({ err: e, reqId: req.id }, 'request logging failed');
+      }
+    });
+    res.on('close', () => {
+      try {
+        if (!res.writableFinished && !res.locals.logged) req.log.info(line('aborted'), 'request ended before its answer was sent');
+      } catch (e) {
+        log.error({ err: e, reqId: req.id }, 'request logging failed');
+      }
+    });
+    // Stream errors of a request or response are the connection failing; the handler
+    // (or Node) already deals with the request. Without a listener, an 'error' event
+    // would be thrown as an uncaught exception.
+    req.on('error', (e: Error) => req.log.debug({ err: e.message }, 'request stream error'));
+    res.on('error', (e: Error) => req.log.debug({ err: e.message }, 'response stream error'));
+    requestContext.run(req.id, next);
   });
   return app;
 }

@@ -25,8 +25,14 @@ export function isClusterWorker(): boolean {
   return cluster.isWorker;
 }
 
-/** Runs the supervising primary until SIGTERM/SIGINT, then stops the workers. */
-export function runPrimary(workers: number, name: string, log: Logger): Promise<void> {
+/** A running primary: `done` settles once every worker has stopped; stop() starts that. */
+export interface Primary {
+  done: Promise<void>;
+  stop(reason: string): Promise<void>;
+}
+
+/** Runs the supervising primary until SIGTERM/SIGINT (or stop()), then stops the workers. */
+export function runPrimary(workers: number, name: string, log: Logger): Primary {
   let stopping = false;
   let nextRelay = 1;
   const pendingRelays = new Map<number, { waiting: Set<number>; origin: Worker; id: number; timer: NodeJS.Timeout }>();
@@ -63,6 +69,9 @@ export function runPrimary(workers: number, name: string, log: Logger): Promise<
   const fork = () => {
     const w = cluster.fork();
     w.on('message', (m: Message) => onMessage(w, m));
+    // A message to a worker that is just dying fails asynchronously as an 'error' event;
+    // unheard, it would kill the primary and with it every worker.
+    w.on('error', (e: Error) => log.warn({ worker: w.process.pid, err: e.message }, `${name}: message to a worker failed`));
   };
 
   cluster.on('exit', (worker, code, signal) => {
@@ -82,29 +91,41 @@ export function runPrimary(workers: number, name: string, log: Logger): Promise<
   for (let i = 0; i < workers; i++) fork();
   log.info({ workers }, `${name}: started workers`);
 
-  return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, `${name}: stopping workers`);
-      const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
-      if (alive.length === 0) return resolve();
-      let left = alive.length;
-      for (const w of alive) {
-        w.once('exit', () => {
-          if (--left === 0) resolve();
-        });
-        w.process.kill('SIGTERM');
-      }
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  const stop = (signal: string) => {
+    if (stopping) return done;
+    stopping = true;
+    log.info({ signal }, `${name}: stopping workers`);
+    const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    if (alive.length === 0) {
+      resolveDone();
+      return done;
+    }
+    let left = alive.length;
+    for (const w of alive) {
+      w.once('exit', () => {
+        if (--left === 0) resolveDone();
+      });
+      w.process.kill('SIGTERM');
+    }
+    return done;
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  return { done, stop };
 }
 
 /** In a worker: shares this process's throttle with the other workers through the primary. */
 export function connectThrottleToCluster(throttle: LoginThrottle): void {
   if (!cluster.isWorker || !process.send) return;
+  // With a callback, a send that fails (the primary is gone or stopping) is reported
+  // to it instead of as an 'error' event on process, which would be an uncaught
+  // exception. The throttle then holds in this worker only, as it would alone.
+  const send = (msg: Message) => {
+    if (!process.connected) return;
+    process.send!(msg, undefined, undefined, () => undefined);
+  };
   let nextId = 1;
   const waiting = new Map<number, () => void>();
   process.on('message', (msg: Message) => {
@@ -112,7 +133,7 @@ export function connectThrottleToCluster(throttle: LoginThrottle): void {
     if (msg.kp === 'throttle-relay') {
       const { kp: _kp, rid, ...event } = msg;
       throttle.apply(event);
-      if (event.kind === 'failure') process.send!({ kp: 'throttle-ack', rid } satisfies Message);
+      if (event.kind === 'failure') send({ kp: 'throttle-ack', rid } satisfies Message);
     } else if (msg.kp === 'throttle-done') {
       waiting.get(msg.id)?.();
       waiting.delete(msg.id);
@@ -130,10 +151,10 @@ export function connectThrottleToCluster(throttle: LoginThrottle): void {
           clearTimeout(timer);
           resolve();
         });
-        process.send!({ kp: 'throttle', id, kind: 'failure', user, address, at } satisfies Message);
+        send({ kp: 'throttle', id, kind: 'failure', user, address, at } satisfies Message);
       }),
     success: (user, address) => {
-      process.send!({ kp: 'throttle', id: 0, kind: 'success', user, address, at: Date.now() } satisfies Message);
+      send({ kp: 'throttle', id: 0, kind: 'success', user, address, at: Date.now() } satisfies Message);
     },
   });
 }

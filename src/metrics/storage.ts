@@ -80,6 +80,7 @@ export function storageMetrics(registry: Registry, healthy?: () => boolean): Sto
         }
       };
       const wrapWriter = (w: FileWriter): FileWriter => ({
+        ...(w.abort ? { abort: () => timed('writer_abort', () => w.abort!()) } : {}),
         get size() {
           return w.size;
         },

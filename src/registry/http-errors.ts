@@ -1,5 +1,11 @@
 import type { NextFunction, Request, Response } from 'express';
-import { InvalidPathError, StorageUnavailableError } from '../storage/driver.js';
+import {
+  InvalidPathError,
+  StorageFullError,
+  StorageIOError,
+  StorageReadOnlyError,
+  StorageUnavailableError,
+} from '../storage/driver.js';
 import { errors, RegistryError } from './errors.js';
 
 export function errorBody(code: string, message: string, detail?: unknown) {
@@ -16,7 +22,19 @@ function isClientAbort(err: unknown): boolean {
 export function registryErrorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
   let e: RegistryError;
   if (err instanceof RegistryError) e = err;
-  else if (err instanceof StorageUnavailableError) {
+  else if (err instanceof StorageFullError) {
+    // 507 Insufficient Storage (RFC 4918): the request was fine, the store has no room
+    // for it. Retrying at once will not help, so no Retry-After.
+    req.log.warn({ err: err.message }, 'storage full');
+    e = new RegistryError('UNAVAILABLE', 'the registry storage is full: pushes fail until space is freed', { storage: 'full' }, 507);
+  } else if (err instanceof StorageReadOnlyError) {
+    req.log.warn({ err: err.message }, 'storage read-only');
+    e = new RegistryError('UNAVAILABLE', 'the registry storage is read-only: pushes and deletes fail until it is writable again', { storage: 'read-only' }, 503);
+  } else if (err instanceof StorageIOError) {
+    req.log.error({ err: err.message }, 'storage I/O error');
+    e = new RegistryError('UNAVAILABLE', 'the registry storage is failing (I/O errors); try again later', { storage: 'failing' }, 503);
+    e.headers['Retry-After'] = '10';
+  } else if (err instanceof StorageUnavailableError) {
     req.log.warn({ err: err.message }, 'storage unavailable');
     e = errors.unavailable('the storage backend is unreachable; try again later');
     e.headers['Retry-After'] = '10';

@@ -48,8 +48,12 @@ export interface StorageDriver {
    */
   redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
 
-  /** Throws when the backing store is unreachable; used by the health checker. */
-  healthCheck?(): Promise<void>;
+  /**
+   * Throws when the backing store is unreachable; used by the health checker. A store
+   * that answers but cannot take writes (full, read-only) is not unreachable: the
+   * driver reports that as its condition instead, since reads still work.
+   */
+  healthCheck?(): Promise<StorageCondition | void>;
 
   /** Releases connections and timers. */
   close?(): Promise<void>;
@@ -62,6 +66,22 @@ export interface FileInfo {
   isDir: boolean;
 }
 
+/** What a health check found about a store that answers. */
+export interface StorageCondition {
+  /** 'ok', or why writes fail while reads still work. */
+  writable: 'ok' | 'full' | 'read-only';
+  freeBytes?: number;
+  totalBytes?: number;
+  /** The last write that failed because of the store itself (full, read-only, I/O error), if no write succeeded since. */
+  lastWriteError?: { message: string; at: string };
+}
+
+/**
+ * A writer's bytes count only once close() or commit() succeeded: a writer that ends
+ * any other way (abort(), a failed close(), a crash of an object-store writer) leaves
+ * the object as earlier writers closed it, so a failed request never adds bytes that
+ * the client was not told about.
+ */
 export interface FileWriter {
   /** Bytes in the file: what earlier writers closed plus what this one accepted. */
   readonly size: number;
@@ -73,6 +93,14 @@ export interface FileWriter {
   commit(): Promise<void>;
   /** Discards everything written to the path, including by earlier writers. */
   cancel(): Promise<void>;
+  /**
+   * Ends this writer and drops what it accepted; what earlier writers closed stays.
+   * Drivers that write in place (filesystem, memory) must implement it. Object-store
+   * writers record their bytes only at close() (Swift's manifest, S3's upload state),
+   * so for them a writer that is never closed already has this effect, and they may
+   * leave it out.
+   */
+  abort?(): Promise<void>;
 }
 
 export class StorageError extends Error {
@@ -106,6 +134,24 @@ export class InvalidOffsetError extends StorageError {
 /** The backing store cannot be reached or is failing; the registry answers 503. */
 export class StorageUnavailableError extends StorageError {
   override name = 'StorageUnavailableError';
+}
+
+/**
+ * The store has no room for the write (ENOSPC: no space or no inodes left, EDQUOT:
+ * quota exhausted). Reads still work, and writes work again once space is freed.
+ */
+export class StorageFullError extends StorageUnavailableError {
+  override name = 'StorageFullError';
+}
+
+/** The store refuses every write (EROFS); reads still work. */
+export class StorageReadOnlyError extends StorageUnavailableError {
+  override name = 'StorageReadOnlyError';
+}
+
+/** The device under the store reports I/O errors (EIO). */
+export class StorageIOError extends StorageUnavailableError {
+  override name = 'StorageIOError';
 }
 
 const PATH_RE = /^(\/[A-Za-z0-9._:-]+)+$/;

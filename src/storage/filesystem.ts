@@ -9,8 +9,12 @@ import {
   InvalidOffsetError,
   PathNotFoundError,
   StorageError,
+  StorageFullError,
+  StorageIOError,
+  StorageReadOnlyError,
   type FileInfo,
   type FileWriter,
+  type StorageCondition,
   type StorageDriver,
 } from './driver.js';
 
@@ -28,6 +32,23 @@ function notFound(e: unknown, p: string): never {
   throw e;
 }
 
+/** Free space below which the store counts as full: no blob fits any more. */
+const FULL_BELOW = 1024 * 1024;
+
+/**
+ * The storage error for a failure of the filesystem itself, or undefined for any other
+ * error (which then keeps its own meaning, e.g. ENOENT). The path names the driver
+ * path only, never the real directory.
+ */
+function storageFault(e: unknown, p: string): StorageError | undefined {
+  if (e instanceof StorageError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new StorageFullError(`the store is full (${code} writing ${p})`);
+  if (code === 'EROFS') return new StorageReadOnlyError(`the store is read-only (EROFS writing ${p})`);
+  if (code === 'EIO') return new StorageIOError(`the store's device reports I/O errors (EIO on ${p})`);
+  return undefined;
+}
+
 /**
  * Stores everything under one directory. Small objects and moves are atomic
  * (temporary file in the same directory, fsync, rename, fsync of the directory), so a
@@ -38,10 +59,34 @@ function notFound(e: unknown, p: string): never {
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   private readonly root: string;
+  /** The last write the filesystem refused, until a write succeeds again (for the health check). */
+  private lastWriteError: { message: string; at: string } | undefined;
 
   constructor(private readonly opts: FilesystemOptions) {
     this.root = path.resolve(opts.root);
     fs.mkdirSync(this.root, { recursive: true });
+  }
+
+  /**
+   * Runs one driver operation, turning failures of the filesystem itself (full,
+   * read-only, I/O errors) into storage errors. Writes (kind 'write') also record their
+   * outcome for the health check: a refused write is reported until one succeeds.
+   */
+  private async op<T>(p: string, kind: 'read' | 'write' | 'cleanup', run: () => Promise<T>): Promise<T> {
+    try {
+      const v = await run();
+      if (kind === 'write') this.lastWriteError = undefined;
+      return v;
+    } catch (e) {
+      throw this.fault(e, p, kind === 'write');
+    }
+  }
+
+  private fault(e: unknown, p: string, write: boolean): unknown {
+    const fault = storageFault(e, p);
+    if (!fault) return e;
+    if (write && !(fault instanceof PathNotFoundError)) this.lastWriteError = { message: fault.message, at: new Date().toISOString() };
+    return fault;
   }
 
   /** Maps a checked driver path to the real path; checkPath already refused '..'. */
@@ -64,16 +109,22 @@ export class FilesystemDriver implements StorageDriver {
 
   async getContent(p: string): Promise<Buffer> {
     checkPath(p);
-    try {
-      return await fsp.readFile(this.real(p));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(p);
-      return notFound(e, p);
-    }
+    return this.op(p, 'read', async () => {
+      try {
+        return await fsp.readFile(this.real(p));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(p);
+        return notFound(e, p);
+      }
+    });
   }
 
   async putContent(p: string, content: Buffer): Promise<void> {
     checkPath(p);
+    return this.op(p, 'write', () => this.putContentNow(p, content));
+  }
+
+  private async putContentNow(p: string, content: Buffer): Promise<void> {
     const target = this.real(p);
     const dir = path.dirname(target);
     await fsp.mkdir(dir, { recursive: true });
@@ -83,11 +134,16 @@ export class FilesystemDriver implements StorageDriver {
       await fh.writeFile(content);
       if (this.opts.fsync) await fh.sync();
     } catch (e) {
-      await fh.close();
+      await fh.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
       throw e;
     }
-    await fh.close();
+    try {
+      await fh.close();
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
     try {
       await fsp.rename(tmp, target);
     } catch (e) {
@@ -99,13 +155,23 @@ export class FilesystemDriver implements StorageDriver {
 
   async reader(p: string, offset = 0): Promise<Readable> {
     checkPath(p);
+    return this.op(p, 'read', () => this.openReader(p, offset));
+  }
+
+  private async openReader(p: string, offset: number): Promise<Readable> {
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(this.real(p), 'r');
     } catch (e) {
       return notFound(e, p);
     }
-    const st = await fh.stat();
+    let st: fs.Stats;
+    try {
+      st = await fh.stat();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
     if (st.isDirectory()) {
       await fh.close();
       throw new PathNotFoundError(p);
@@ -120,9 +186,20 @@ export class FilesystemDriver implements StorageDriver {
   async writer(p: string, append: boolean): Promise<FileWriter> {
     checkPath(p);
     const target = this.real(p);
-    await fsp.mkdir(path.dirname(target), { recursive: true });
-    const fh = await fsp.open(target, append ? 'a' : 'w', 0o644);
-    let size = append ? (await fh.stat()).size : 0;
+    const fh = await this.op(p, 'write', async () => {
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      return fsp.open(target, append ? 'a' : 'w', 0o644);
+    });
+    // What earlier writers closed: a writer that does not close successfully truncates
+    // the file back to this, so its bytes never count (see FileWriter).
+    let start: number;
+    try {
+      start = append ? (await fh.stat()).size : 0;
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw this.fault(e, p, false);
+    }
+    let size = start;
     let done = false;
     const fsync = this.opts.fsync;
     // Network reads arrive in ~16 KiB pieces; one syscall (and thread-pool round trip)
@@ -134,11 +211,21 @@ export class FilesystemDriver implements StorageDriver {
     let spare: Buffer | undefined = Buffer.allocUnsafe(BATCH);
     let stage: Buffer = Buffer.allocUnsafe(BATCH);
     let staged = 0;
+    // Background writes and syncs never reject: their first failure is kept here and
+    // reported by the next call. A rejected promise nobody awaits yet (the caller is
+    // waiting for more network data) would otherwise be an unhandled rejection.
+    let failure: unknown;
     let inflight: Promise<void> = Promise.resolve();
     // Flushing to disk while the upload still streams spreads the fsync cost instead of
     // paying it all at the end.
     let unsynced = 0;
     let syncing: Promise<void> = Promise.resolve();
+    const failed = (e: unknown) => {
+      failure ??= e;
+    };
+    const check = () => {
+      if (failure !== undefined) throw failure;
+    };
     const writeAll = async (buf: Buffer) => {
       let off = 0;
       while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
@@ -148,38 +235,54 @@ export class FilesystemDriver implements StorageDriver {
       const full = stage;
       const batch = stage.subarray(0, staged);
       unsynced += staged;
-      const previous = inflight;
-      await previous; // the other buffer is free once its write finished
+      await inflight; // the other buffer is free once its write finished
+      check();
       stage = spare ?? Buffer.allocUnsafe(BATCH);
       spare = undefined;
       staged = 0;
       inflight = writeAll(batch).then(() => {
         spare = full;
-      });
+      }, failed);
       if (fsync && unsynced >= 64 * 1024 * 1024) {
         unsynced = 0;
         const written = inflight;
-        syncing = syncing.then(() => written).then(() => fh.datasync());
+        syncing = syncing.then(() => written).then(() => (failure === undefined ? fh.datasync() : undefined)).catch(failed);
       }
     };
-    const finish = async (sync: boolean) => {
-      if (done) return;
-      done = true;
+    const settle = async () => {
+      await inflight;
+      await syncing;
+    };
+    /** Ends the writer without keeping its bytes: truncates back to what earlier writers closed. */
+    const rollBack = async () => {
+      await settle();
       try {
-        await flush();
-        await inflight;
-        await syncing;
-        if (sync && fsync) await fh.sync();
+        await fh.truncate(start);
       } finally {
         await fh.close();
       }
     };
-    return {
+    const finish = async (sync: boolean) => {
+      if (done) throw new StorageError('writer already closed');
+      done = true;
+      try {
+        await flush();
+        await settle();
+        check();
+        if (sync && fsync) await fh.sync();
+      } catch (e) {
+        await rollBack().catch(() => undefined);
+        throw e;
+      }
+      await fh.close();
+    };
+    const writer: FileWriter = {
       get size() {
         return size;
       },
       async write(chunk: Buffer) {
         if (done) throw new StorageError('writer already closed');
+        check();
         let off = 0;
         while (off < chunk.length) {
           const n = chunk.copy(stage, staged, off);
@@ -192,31 +295,56 @@ export class FilesystemDriver implements StorageDriver {
       close: () => finish(true),
       commit: () => finish(true),
       cancel: async () => {
-        await finish(false);
+        if (!done) {
+          done = true;
+          await settle();
+          await fh.close().catch(() => undefined);
+        }
         await fsp.rm(target, { force: true });
       },
+      abort: async () => {
+        if (done) return;
+        done = true;
+        await rollBack();
+      },
+    };
+    return {
+      get size() {
+        return writer.size;
+      },
+      write: (chunk: Buffer) =>
+        writer.write(chunk).catch((e: unknown) => {
+          throw this.fault(e, p, true);
+        }),
+      close: () => this.op(p, 'write', () => writer.close()),
+      commit: () => this.op(p, 'write', () => writer.commit()),
+      cancel: () => this.op(p, 'cleanup', () => writer.cancel()),
+      abort: () => this.op(p, 'cleanup', () => writer.abort!()),
     };
   }
 
   async stat(p: string): Promise<FileInfo> {
     checkDirPath(p);
-    try {
-      const st = await fsp.stat(this.real(p));
-      return { path: p, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
-    } catch (e) {
-      return notFound(e, p);
-    }
+    return this.op(p, 'read', async () => {
+      try {
+        const st = await fsp.stat(this.real(p));
+        return { path: p, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
+      } catch (e) {
+        return notFound(e, p);
+      }
+    });
   }
 
   async list(p: string): Promise<string[]> {
     checkDirPath(p);
-    let entries: string[];
-    try {
-      entries = await fsp.readdir(this.real(p));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new PathNotFoundError(p);
-      return notFound(e, p);
-    }
+    const entries = await this.op(p, 'read', async () => {
+      try {
+        return await fsp.readdir(this.real(p));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new PathNotFoundError(p);
+        return notFound(e, p);
+      }
+    });
     const prefix = p === '/' ? '' : p;
     return entries
       .filter((e) => !e.startsWith(TMP_PREFIX))
@@ -229,33 +357,57 @@ export class FilesystemDriver implements StorageDriver {
     checkPath(dest);
     const from = this.real(source);
     const to = this.real(dest);
-    await fsp.mkdir(path.dirname(to), { recursive: true });
-    try {
-      await fsp.rename(from, to);
-    } catch (e) {
-      return notFound(e, source);
-    }
-    await this.syncDir(path.dirname(to));
-    if (path.dirname(from) !== path.dirname(to)) await this.syncDir(path.dirname(from));
+    return this.op(dest, 'write', async () => {
+      await fsp.mkdir(path.dirname(to), { recursive: true });
+      try {
+        await fsp.rename(from, to);
+      } catch (e) {
+        return notFound(e, source);
+      }
+      await this.syncDir(path.dirname(to));
+      if (path.dirname(from) !== path.dirname(to)) await this.syncDir(path.dirname(from));
+    });
   }
 
   async delete(p: string): Promise<void> {
     checkDirPath(p);
     const target = this.real(p);
-    try {
-      await fsp.lstat(target);
-    } catch (e) {
-      return notFound(e, p);
-    }
-    if (p === '/') {
-      for (const e of await fsp.readdir(target)) await fsp.rm(path.join(target, e), { recursive: true, force: true });
-    } else {
-      await fsp.rm(target, { recursive: true, force: true });
-    }
-    await this.syncDir(path.dirname(target));
+    return this.op(p, 'cleanup', async () => {
+      try {
+        await fsp.lstat(target);
+      } catch (e) {
+        return notFound(e, p);
+      }
+      if (p === '/') {
+        for (const e of await fsp.readdir(target)) await fsp.rm(path.join(target, e), { recursive: true, force: true });
+      } else {
+        await fsp.rm(target, { recursive: true, force: true });
+      }
+      await this.syncDir(path.dirname(target));
+    });
   }
 
-  async healthCheck(): Promise<void> {
-    await fsp.access(this.root, fs.constants.R_OK | fs.constants.W_OK);
+  /**
+   * Cheap enough to run every few seconds: two access() calls and one statfs(). A
+   * store that cannot be read fails the check; one that is full or read-only passes
+   * it with that condition, since pulls still work.
+   */
+  async healthCheck(): Promise<StorageCondition> {
+    await this.op('/', 'read', () => fsp.access(this.root, fs.constants.R_OK));
+    let writable: StorageCondition['writable'] = 'ok';
+    try {
+      // access(W_OK) answers EROFS on a read-only mount, even for root.
+      await fsp.access(this.root, fs.constants.W_OK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EROFS') throw this.fault(e, '/', false);
+      writable = 'read-only';
+    }
+    const st = await this.op('/', 'read', () => fsp.statfs(this.root));
+    const freeBytes = st.bavail * st.bsize;
+    // No inodes left is as full as no blocks left: ENOSPC either way.
+    if (writable === 'ok' && (freeBytes < FULL_BELOW || (st.files > 0 && st.ffree === 0))) writable = 'full';
+    const condition: StorageCondition = { writable, freeBytes, totalBytes: st.blocks * st.bsize };
+    if (this.lastWriteError) condition.lastWriteError = this.lastWriteError;
+    return condition;
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js';
-import type { StorageDriver } from './driver.js';
+import type { StorageCondition, StorageDriver } from './driver.js';
 
 export interface StorageHealthOptions {
   /** Seconds between checks. */
@@ -9,8 +9,21 @@ export interface StorageHealthOptions {
 }
 
 export interface StorageHealthStatus {
-  status: 'ok' | 'unhealthy';
-  storage: { driver: string; healthy: boolean; consecutiveFailures: number; lastCheck: string | null; lastError: string | null };
+  /** 'degraded': the store answers and serves pulls, but refuses writes (full, read-only). */
+  status: 'ok' | 'degraded' | 'unhealthy';
+  storage: {
+    driver: string;
+    healthy: boolean;
+    writable: StorageCondition['writable'];
+    /** Why the status is not 'ok', in words; null when it is. */
+    reason: string | null;
+    freeBytes?: number;
+    totalBytes?: number;
+    lastWriteError?: { message: string; at: string };
+    consecutiveFailures: number;
+    lastCheck: string | null;
+    lastError: string | null;
+  };
 }
 
 /**
@@ -23,6 +36,7 @@ export class StorageHealth {
   private failures = 0;
   private lastCheck: Date | undefined;
   private lastError: string | undefined;
+  private condition: StorageCondition = { writable: 'ok' };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -50,11 +64,21 @@ export class StorageHealth {
 
   status(): StorageHealthStatus {
     const healthy = this.healthy();
+    const c = this.condition;
+    let reason: string | null = null;
+    if (!healthy) reason = `the store is unreachable or failing: ${this.lastError ?? 'unknown error'}`;
+    else if (c.writable === 'full') reason = `the store is full (${c.freeBytes ?? 0} bytes free): pushes fail until space is freed`;
+    else if (c.writable === 'read-only') reason = 'the store is read-only: pushes and deletes fail until it is writable again';
     return {
-      status: healthy ? 'ok' : 'unhealthy',
+      status: !healthy ? 'unhealthy' : c.writable !== 'ok' ? 'degraded' : 'ok',
       storage: {
         driver: this.driver.name,
         healthy,
+        writable: c.writable,
+        reason,
+        ...(c.freeBytes !== undefined ? { freeBytes: c.freeBytes } : {}),
+        ...(c.totalBytes !== undefined ? { totalBytes: c.totalBytes } : {}),
+        ...(c.lastWriteError ? { lastWriteError: c.lastWriteError } : {}),
         consecutiveFailures: this.failures,
         lastCheck: this.lastCheck?.toISOString() ?? null,
         lastError: this.lastError ?? null,
@@ -79,10 +103,16 @@ export class StorageHealth {
     });
     const attempt = this.driver.healthCheck ? this.driver.healthCheck() : this.driver.stat('/').then(() => undefined);
     try {
-      await Promise.race([attempt, timeout]);
+      const found = await Promise.race([attempt, timeout]);
       if (!this.healthy()) this.log.info({ driver: this.driver.name }, 'storage is reachable again');
       this.failures = 0;
       this.lastError = undefined;
+      const condition: StorageCondition = found ?? { writable: 'ok' };
+      if (condition.writable !== this.condition.writable) {
+        if (condition.writable === 'ok') this.log.info({ driver: this.driver.name }, 'storage takes writes again');
+        else this.log.error({ driver: this.driver.name, writable: condition.writable, freeBytes: condition.freeBytes }, `storage is ${condition.writable}; pushes fail`);
+      }
+      this.condition = condition;
     } catch (e) {
       attempt.catch(() => undefined);
       this.failures++;

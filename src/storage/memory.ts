@@ -54,6 +54,8 @@ export class MemoryDriver implements StorageDriver {
       this.files.set(path, e);
     }
     const entry = e;
+    // What earlier writers closed; abort() cuts the content back to it.
+    const start = entry.size;
     let done = false;
     const files = this.files;
     return {
@@ -75,6 +77,12 @@ export class MemoryDriver implements StorageDriver {
       async cancel() {
         done = true;
         if (files.get(path) === entry) files.delete(path);
+      },
+      async abort() {
+        if (done) return;
+        done = true;
+        entry.chunks = [Buffer.concat(entry.chunks).subarray(0, start)];
+        entry.size = start;
       },
     };
   }

@@ -24,6 +24,17 @@ export class InvalidRequestError extends TokenError {
   }
 }
 
+/** A request body over the limit, refused before it is read. */
+export class RequestTooLargeError extends TokenError {
+  override name = 'RequestTooLargeError';
+  readonly status = 413;
+  readonly oauthCode = 'invalid_request';
+  override readonly dockerCode = 'SIZE_INVALID';
+  constructor() {
+    super('request body too large');
+  }
+}
+
 /** No credentials, or credentials Keystone refused. */
 export class AuthenticationError extends TokenError {
   override name = 'AuthenticationError';

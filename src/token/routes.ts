@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseScopes, ScopeError, type ResourceScope } from '../distribution/scope.js';
-import { AuthenticationError, InvalidRequestError, TokenError } from './errors.js';
+import { AuthenticationError, InvalidRequestError, RequestTooLargeError, TokenError } from './errors.js';
 import type { TokenIssuer } from './issuer.js';
 import type { KeystoneClient } from './keystone.js';
 import { parseBasicAuth } from './login-name.js';
@@ -69,7 +69,8 @@ function send(req: Request, res: Response, r: TokenResponse, withScope: boolean)
 
 export function tokenRoutes(deps: RouteDeps): Router {
   const router = express.Router({ strict: false });
-  const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 });
+  const FORM_LIMIT = 64 * 1024;
+  const form = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 200 });
 
   router.get('/token', async (req: Request, res: Response) => {
     const q = req.query as Record<string, unknown>;
@@ -92,6 +93,9 @@ export function tokenRoutes(deps: RouteDeps): Router {
     if (!req.is('application/x-www-form-urlencoded')) {
       return next(new InvalidRequestError('the token endpoint takes application/x-www-form-urlencoded forms'));
     }
+    // Refused on its announced length, at once: the body parser would read all of it
+    // before answering. The unread rest is discarded after the answer (src/http/app.ts).
+    if (Number(req.get('content-length')) > FORM_LIMIT) return next(new RequestTooLargeError());
     next();
   }, form, async (req: Request, res: Response) => {
     const b = (req.body ?? {}) as Record<string, unknown>;

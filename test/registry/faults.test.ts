@@ -1,7 +1,9 @@
 /**
  * Crashes, races and large blobs: a killed registry never serves a partial blob and
  * lets uploads resume; concurrent pushes of one blob both succeed and store it once;
- * memory stays flat however large the blob.
+ * memory stays flat however large the blob. Requests that once crashed the process,
+ * early answers while a client still sends a large body and clients that hang up
+ * mid-body are answered (or dropped) while the process keeps serving.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -10,6 +12,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { streamBody } from '../helpers/http.js';
 import type { KeyportProcess } from '../helpers/keyport.js';
 import { codes, onDriver, RegistryClient, sha256, startRegistry, storageEnv } from '../helpers/registry.js';
 import type { TokenMinter } from '../helpers/tokens.js';
@@ -22,7 +25,7 @@ const onDisk = !storageEnv().KEYPORT_STORAGE_DRIVER || storageEnv().KEYPORT_STOR
 
 before(async () => {
   ({ kp, minter, client } = await startRegistry());
-  token = await minter.all('alice/crash', 'alice/race', 'alice/big');
+  token = await minter.all('alice/crash', 'alice/race', 'alice/big', 'alice/early');
 });
 after(async () => kp?.stop());
 
@@ -179,5 +182,158 @@ describe(onDriver('large blobs stream'), () => {
     const peak = rssPeakMiB(kp.pid!);
     assert.ok(peak < 250, `peak RSS ${peak.toFixed(0)} MiB`);
     assert.deepEqual(codes(await client.api('GET', `/v2/alice/big/blobs/${sha256('x')}`, token)), ['BLOB_UNKNOWN']);
+  });
+});
+
+/** The process that started is still the one answering. */
+async function assertStillServing(pid: number | undefined, what: string) {
+  assert.equal(kp.pid, pid, `${what}: same process`);
+  assert.doesNotThrow(() => process.kill(pid!, 0), `${what}: the registry process is alive`);
+  const r = await client.api('GET', '/v2/', token, { agent: false });
+  assert.equal(r.status, 200, `${what}: the registry answers`);
+  const data = crypto.randomBytes(4096);
+  const digest = await client.pushBlob('alice/early', token, data);
+  assert.deepEqual((await client.api('GET', `/v2/alice/early/blobs/${digest}`, token)).body, data, `${what}: pushes and pulls work`);
+}
+
+/** Sends a body with Transfer-Encoding: chunked, so no Content-Length bounds it. */
+function chunkedRequest(url: string, method: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(new URL(url), { method, ca: kp.ca, headers: { authorization: `Bearer ${token}`, ...headers }, agent: false });
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.write(body);
+    req.end();
+  });
+}
+
+describe(onDriver('requests that used to crash the registry'), () => {
+  it('a chunked PATCH longer than its Content-Range gets 400 SIZE_INVALID, and the process keeps serving', async () => {
+    // The store stopped reading mid-body; the body stream was destroyed with its socket
+    // and the access log then read req.socket.remoteAddress of null: uncaught TypeError.
+    const pid = kp.pid;
+    const loc = String((await client.api('POST', '/v2/alice/early/blobs/uploads/', token)).headers.location);
+    const r = await chunkedRequest(`${kp.registryUrl}${loc}`, 'PATCH', { ...octets, 'content-range': '0-9' }, crypto.randomBytes(100));
+    assert.equal(r.status, 400, r.text);
+    assert.deepEqual(JSON.parse(r.text).errors.map((e: { code: string }) => e.code), ['SIZE_INVALID']);
+    await new Promise((res) => setTimeout(res, 300));
+    await assertStillServing(pid, 'after the over-long chunk');
+    const status = await client.api('GET', loc, token);
+    assert.equal(status.headers.range, '0-0', 'none of the refused chunk was kept');
+  });
+
+  it('a chunked manifest PUT over the size limit gets 413, and the process keeps serving', async () => {
+    const pid = kp.pid;
+    const r = await chunkedRequest(`${kp.registryUrl}/v2/alice/early/manifests/big`, 'PUT', { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, Buffer.alloc(5 * 1024 * 1024, 0x20));
+    assert.equal(r.status, 413, r.text);
+    assert.deepEqual(JSON.parse(r.text).errors.map((e: { code: string }) => e.code), ['SIZE_INVALID']);
+    await assertStillServing(pid, 'after the oversized manifest');
+  });
+});
+
+describe(onDriver('early answers while a client still sends 100 MiB'), () => {
+  const total = 100 * 1024 * 1024;
+  const zero = `sha256:${'0'.repeat(64)}`;
+  const cases: Array<[string, string, string, Record<string, string>, string, number]> = [
+    ['an unknown upload id', 'PATCH', '/v2/alice/early/blobs/uploads/00000000-0000-4000-8000-000000000000', {}, 'BLOB_UPLOAD_UNKNOWN', 404],
+    ['a malformed digest', 'POST', '/v2/alice/early/blobs/uploads/?digest=sha256:zz', {}, 'DIGEST_INVALID', 400],
+    ['no token', 'POST', `/v2/alice/early/blobs/uploads/?digest=${zero}`, { authorization: '' }, 'UNAUTHORIZED', 401],
+    ['a bad token', 'POST', `/v2/alice/early/blobs/uploads/?digest=${zero}`, { authorization: 'Bearer abc.def.ghi' }, 'UNAUTHORIZED', 401],
+  ];
+  for (const [what, method, path, headers, code, status] of cases) {
+    it(`${what}: the JSON error arrives, the body is drained, and the registry keeps serving`, async () => {
+      const pid = kp.pid;
+      const h: Record<string, string> = { authorization: `Bearer ${token}`, ...octets, ...headers };
+      if (!h.authorization) delete h.authorization;
+      const r = await streamBody(`${kp.registryUrl}${path}`, { method, headers: h, ca: kp.ca, total });
+      assert.equal(r.error, undefined, `the client could send its whole body: ${r.error}`);
+      assert.equal(r.status, status, r.text);
+      assert.deepEqual(JSON.parse(r.text).errors.map((e: { code: string }) => e.code), [code]);
+      await assertStillServing(pid, `after ${what}`);
+    });
+  }
+
+  it('a monolithic push whose digest does not match gets DIGEST_INVALID and leaves no blob', async () => {
+    const pid = kp.pid;
+    const r = await streamBody(`${kp.registryUrl}/v2/alice/early/blobs/uploads/?digest=${zero}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, ...octets },
+      ca: kp.ca,
+      total: 8 * 1024 * 1024,
+    });
+    assert.equal(r.status, 400, r.text);
+    assert.deepEqual(JSON.parse(r.text).errors.map((e: { code: string }) => e.code), ['DIGEST_INVALID']);
+    assert.equal((await client.api('HEAD', `/v2/alice/early/blobs/${zero}`, token)).status, 404);
+    await assertStillServing(pid, 'after the wrong digest');
+  });
+});
+
+describe(onDriver('clients that hang up mid-body'), () => {
+  it('a chunk cut mid-way is dropped: GET reports the acknowledged bytes and the retry with the same Content-Range completes the blob', async () => {
+    const pid = kp.pid;
+    const data = crypto.randomBytes(12 * 1024 * 1024);
+    const digest = sha256(data);
+    const first = data.subarray(0, 4 * 1024 * 1024);
+    const start = await client.api('POST', '/v2/alice/early/blobs/uploads/', token);
+    const ok = await client.api('PATCH', String(start.headers.location), token, { body: first, headers: { ...octets, 'content-range': `0-${first.length - 1}` } });
+    assert.equal(ok.status, 202, ok.text);
+    const loc = String(ok.headers.location);
+    const rest = data.subarray(first.length);
+    const cut = await streamBody(`${kp.registryUrl}${loc}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, ...octets, 'content-range': `${first.length}-${data.length - 1}` },
+      ca: kp.ca,
+      total: rest.length,
+      piece: (i) => rest.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024),
+      abortAfter: 5 * 1024 * 1024,
+    });
+    assert.equal(cut.error, 'aborted by the client');
+    let range: unknown;
+    for (let i = 0; i < 50; i++) {
+      range = (await client.api('GET', loc, token)).headers.range;
+      if (range === `0-${first.length - 1}`) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(range, `0-${first.length - 1}`, 'only the acknowledged chunk counts');
+    const retry = await client.api('PATCH', loc, token, { body: rest, headers: { ...octets, 'content-range': `${first.length}-${data.length - 1}` } });
+    assert.equal(retry.status, 202, retry.text);
+    const done = await client.api('PUT', `${String(retry.headers.location)}?digest=${digest}`, token);
+    assert.equal(done.status, 201, done.text);
+    assert.equal(sha256((await client.api('GET', `/v2/alice/early/blobs/${digest}`, token)).body), digest);
+    await assertStillServing(pid, 'after the cut chunk');
+  });
+
+  it('a monolithic push cut mid-way leaves no session and no blob', async () => {
+    const pid = kp.pid;
+    const uploads = path.join(kp.dir, 'data', 'docker/registry/v2/repositories/alice/early/_uploads');
+    const sessions = () => (fs.existsSync(uploads) ? fs.readdirSync(uploads).sort() : []);
+    const earlier = sessions();
+    const data = crypto.randomBytes(16 * 1024 * 1024);
+    const digest = sha256(data);
+    const cut = await streamBody(`${kp.registryUrl}/v2/alice/early/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, ...octets },
+      ca: kp.ca,
+      total: data.length,
+      piece: (i) => data.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024),
+      abortAfter: 6 * 1024 * 1024,
+    });
+    assert.equal(cut.error, 'aborted by the client');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await client.api('HEAD', `/v2/alice/early/blobs/${digest}`, token)).status, 404);
+    if (onDisk) {
+      let left: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        left = sessions();
+        if (left.length === earlier.length) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(left, earlier, 'the cut upload removed its session');
+    }
+    await assertStillServing(pid, 'after the cut push');
   });
 });

@@ -159,6 +159,26 @@ export function driverConformance(
       await assert.rejects(d.stat(p), PathNotFoundError);
     });
 
+    run('bytes of a writer that is aborted (or, on object stores, never closed) do not count', async () => {
+      // The registry drops a chunk that failed half-way this way, so the upload keeps
+      // exactly what was acknowledged.
+      const p = `${base}/aborted/data`;
+      const first = crypto.randomBytes(3 * 1024 * 1024);
+      const w1 = await d.writer(p, false);
+      await w1.write(first);
+      await w1.close();
+      const w2 = await d.writer(p, true);
+      await w2.write(crypto.randomBytes(2 * 1024 * 1024 + 123));
+      await w2.abort?.();
+      assert.equal((await d.stat(p)).size, first.length, 'only what was closed counts');
+      const w3 = await d.writer(p, true);
+      assert.equal(w3.size, first.length, 'the next writer continues after the closed content');
+      const tail = Buffer.from('tail');
+      await w3.write(tail);
+      await w3.close();
+      assert.deepEqual(await readAll(await d.reader(p)), Buffer.concat([first, tail]));
+    });
+
     run('a writer without append starts over; cancel discards', async () => {
       const p = `${base}/w2/data`;
       const w1 = await d.writer(p, false);

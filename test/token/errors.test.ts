@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { basic, request } from '../helpers/http.js';
+import { basic, request, streamBody } from '../helpers/http.js';
 import { freePort, KeyportProcess } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
 import { KeystoneTap } from '../helpers/keystone-tap.js';
@@ -102,6 +102,19 @@ describe('malformed requests get a clear 4xx JSON error', () => {
     });
     assert.match(answer, /^HTTP\/1\.1 400/);
     assert.match(answer, /"error":"invalid_request"/);
+  });
+
+  run('a 100 MiB POST /token gets 413 at once, the body is drained, and the server keeps serving', async () => {
+    const pid = kp.pid;
+    const total = 100 * 1024 * 1024;
+    const r = await streamBody(`${kp.tokenUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ca: kp.ca, total });
+    assert.equal(r.error, undefined, `the client could send its whole body: ${r.error}`);
+    assert.equal(r.status, 413, r.text);
+    assert.equal(JSON.parse(r.text).errors[0].code, 'SIZE_INVALID');
+    assert.ok(r.sentAtAnswer < total / 2, `answered before the body was read (${r.sentAtAnswer} of ${total} bytes sent)`);
+    assert.doesNotThrow(() => process.kill(pid!, 0), 'the token server process is alive');
+    const ok = await getToken(kp, { user: alice.name, password: alice.password });
+    assert.equal(ok.status, 200, 'and issues tokens');
   });
 
   run('no malformed request above produced a 500', async () => {

@@ -5,6 +5,7 @@ import { accepts, isIndexMediaType, MediaTypes, type Descriptor } from '../manif
 import type { Route } from '../routes.js';
 import { page } from '../store/catalog.js';
 import { parseReference, pushReference, type Reference, type StoredManifest } from '../store/manifests.js';
+import { chunksOf } from '../../util/chunks.js';
 import { nextLink, pageSize, type Context } from './context.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -19,10 +20,9 @@ async function readBody(req: Request, limit: number): Promise<Buffer> {
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
+  for await (const c of chunksOf(req)) {
     size += c.length;
     if (size > limit) {
-      req.resume();
       throw errors.tooLarge('manifest', limit);
     }
     chunks.push(c);

@@ -78,10 +78,10 @@ export async function startUpload(ctx: Context<UploadsRoute>, req: Request, res:
   if (typeof q.digest === 'string') {
     const digest = parseDigest(q.digest);
     if (!digest) throw errors.digestMalformed(q.digest);
-    const id = await ctx.uploads.start(name);
     const opts: AppendOptions = {};
     const len = bodyLength(req);
     if (len !== undefined) opts.length = len;
+    const id = await ctx.uploads.start(name);
     await ctx.uploads.finish(name, id, digest, req, opts);
     return created(res, name, digest.value);
   }

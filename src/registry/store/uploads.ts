@@ -2,7 +2,8 @@ import crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { Digest } from '../../distribution/reference.js';
-import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
+import { PathNotFoundError, type FileWriter, type StorageDriver } from '../../storage/driver.js';
+import { chunksOf } from '../../util/chunks.js';
 import { errors, RegistryError } from '../errors.js';
 import type { BlobStore } from './blobs.js';
 import { paths } from './paths.js';
@@ -62,7 +63,13 @@ export class UploadStore {
 
   async start(name: string): Promise<string> {
     const id = crypto.randomUUID();
-    await this.driver.putContent(paths.uploadStarted(name, id), Buffer.from(new Date().toISOString()));
+    try {
+      await this.driver.putContent(paths.uploadStarted(name, id), Buffer.from(new Date().toISOString()));
+    } catch (e) {
+      // A full store may have taken the session's directory but not its file.
+      await this.remove(name, id).catch(() => undefined);
+      throw e;
+    }
     this.hashes.set(this.key(name, id), { hash: crypto.createHash('sha256'), size: 0 });
     return id;
   }
@@ -86,11 +93,17 @@ export class UploadStore {
 
   /** Appends a request body to the upload; returns the new size. */
   append(name: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<number> {
-    return this.exclusive(name, id, () => this.appendLocked(name, id, body, opts));
+    return this.exclusive(name, id, async () => this.appendLocked(name, id, body, opts, await this.size(name, id)));
   }
 
-  private async appendLocked(name: string, id: string, body: Readable, opts: AppendOptions): Promise<number> {
-    const stored = await this.size(name, id);
+  /**
+   * Streams a body onto an upload that holds `stored` bytes. All or nothing: the body
+   * counts only once all of it is stored. One that fails mid-way (client gone, store
+   * full, wrong length) is rolled back, so the upload holds exactly what earlier
+   * answers acknowledged: GET and the Range header report that, and the client's retry
+   * of the failed chunk carries the same Content-Range as its first try.
+   */
+  private async appendLocked(name: string, id: string, body: Readable, opts: AppendOptions, stored: number): Promise<number> {
     if (opts.start !== undefined && opts.start !== stored) throw errors.uploadRangeInvalid(stored);
     const key = this.key(name, id);
     let state = this.hashes.get(key);
@@ -99,16 +112,17 @@ export class UploadStore {
     const writer = await this.driver.writer(paths.uploadData(name, id), true);
     let received = 0;
     try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+      for await (const chunk of chunksOf(body)) {
         received += chunk.length;
         if (opts.length !== undefined && received > opts.length) throw errors.sizeInvalid('more bytes than announced');
         state?.hash.update(chunk);
         await writer.write(chunk);
       }
       if (opts.length !== undefined && received !== opts.length) throw errors.sizeInvalid(`got ${received} of ${opts.length} bytes`);
-    } finally {
-      // Whatever arrived stays: the client can see the offset and resume from it.
       await writer.close();
+    } catch (e) {
+      await this.rollBack(name, id, writer);
+      throw e;
     }
     if (state) {
       state.size = writer.size;
@@ -117,33 +131,57 @@ export class UploadStore {
     return writer.size;
   }
 
+  /** Drops what a failed writer accepted; an upload that may still hold such bytes is not kept. */
+  private async rollBack(name: string, id: string, writer: FileWriter): Promise<void> {
+    try {
+      // Object-store writers have nothing to drop: unclosed bytes never counted there.
+      await writer.abort?.();
+    } catch {
+      await this.remove(name, id).catch(() => undefined);
+    }
+  }
+
   /**
    * Completes an upload: appends an optional last chunk, checks the digest, moves the
    * bytes into the blob store (unless an identical blob is already there) and links
    * the blob into the repository.
+   *
+   * A body sent to an upload that holds nothing yet is the whole blob in one request
+   * (POST ?digest=, or PUT right after POST). The client has no session to resume
+   * then, so when that request fails the session goes at once with all its bytes:
+   * a refused push never keeps the store full.
    */
   finish(name: string, id: string, digest: Digest, body?: Readable, opts: AppendOptions = {}): Promise<number> {
     return this.exclusive(name, id, async () => {
-      if (body) await this.appendLocked(name, id, body, opts);
-      const size = await this.size(name, id);
-      const actual = await this.digestOf(name, id, digest.algorithm, size);
-      if (actual !== digest.hex) {
-        await this.remove(name, id);
-        throw errors.digestInvalid('the content does not match the digest', { digest: digest.value });
+      const stored = await this.size(name, id);
+      const whole = body !== undefined && stored === 0;
+      try {
+        const size = body ? await this.appendLocked(name, id, body, opts, stored) : stored;
+        await this.complete(name, id, digest, size);
+        return size;
+      } catch (e) {
+        if (whole) await this.remove(name, id).catch(() => undefined);
+        throw e;
       }
-      const existing = await this.blobs.size(digest);
-      if (existing === size) {
-        await this.remove(name, id);
-      } else if (size === 0) {
-        await this.driver.putContent(paths.blobData(digest), Buffer.alloc(0));
-        await this.remove(name, id);
-      } else {
-        await this.driver.move(paths.uploadData(name, id), paths.blobData(digest));
-        await this.remove(name, id);
-      }
-      await this.blobs.link(name, digest);
-      return size;
     });
+  }
+
+  private async complete(name: string, id: string, digest: Digest, size: number): Promise<void> {
+    const actual = await this.digestOf(name, id, digest.algorithm, size);
+    if (actual !== digest.hex) {
+      await this.remove(name, id);
+      throw errors.digestInvalid('the content does not match the digest', { digest: digest.value });
+    }
+    const existing = await this.blobs.size(digest);
+    // The link goes first: a link without its blob is invisible (a blob is served only
+    // when linked and present), while a blob moved in before a link that then fails
+    // (a full store) would hold its space with nothing pointing at it.
+    await this.blobs.link(name, digest);
+    if (existing !== size) {
+      if (size === 0) await this.driver.putContent(paths.blobData(digest), Buffer.alloc(0));
+      else await this.driver.move(paths.uploadData(name, id), paths.blobData(digest));
+    }
+    await this.remove(name, id);
   }
 
   async cancel(name: string, id: string): Promise<void> {
