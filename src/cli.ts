@@ -5,6 +5,7 @@ import { markdownReference, settings, textReference } from './config/reference.j
 import { isClusterWorker, resolveWorkers, runPrimary } from './http/cluster.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { CertificateError, certPaths, ensureCertificates } from './tls/certificates.js';
+import { notifyReady, workersListening } from './util/service-ready.js';
 
 const HELP = `Usage: keyport <command> [--config FILE]
 
@@ -104,13 +105,17 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'token' || command === 'registry') {
     const workers = resolveWorkers(command === 'token' ? config.token.workers : config.registry.workers);
     if (workers > 1 && !isClusterWorker()) {
+      // Ready means every worker listens, not just the first (which opens the port).
+      const listening = workersListening(workers);
       const primary = runPrimary(workers, command, log);
+      const ready = Promise.race([listening.then(() => true), primary.then(() => false)]);
       let metrics: { close(): unknown } | undefined;
       if (command === 'registry' && config.registry.metricsPort > 0) {
         const { startMetricsServer } = await import('./registry/index.js');
         const { loadServerTls } = await import('./tls/certificates.js');
         metrics = await startMetricsServer(config, loadServerTls(config.tls.certsDir), log, true);
       }
+      void ready.then((up) => (up ? notifyReady(log, `${command}: ${workers} workers listening`) : undefined));
       await primary;
       metrics?.close();
       return 0;
@@ -133,6 +138,7 @@ async function main(argv: string[]): Promise<number> {
     await Promise.allSettled(running.map((r) => r.close()));
     return 1;
   }
+  if (!isClusterWorker()) void notifyReady(log, `${running.map((r) => r.name).join(' and ')} listening`);
   await waitForShutdown(running, log);
   return 0;
 }
