@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Keyport's quick start, tests and benchmarks use.
 #   scripts/deps.sh [runtime|test|all]   (default: all)
-# runtime: what the quick start needs (a local Keystone); test: everything the suite uses.
+# runtime: what the quick start needs (a local Keystone); test: everything the suite uses
+# (systemd, man-db and adduser: the Debian package test verifies the installed units and
+# man page and runs the maintainer scripts; python3: the test's systemd notification socket).
 set -euo pipefail
 WHAT=${1:-all}
 RUNTIME=(keystone uwsgi uwsgi-plugin-python3 curl openssl ca-certificates)
 TEST=(swift swift-proxy swift-object swift-container swift-account python3-swiftclient python3-keystonemiddleware memcached
-      docker-registry skopeo podman docker.io umoci busybox-static jq bc wrk apache2-utils)
+      docker-registry skopeo podman docker.io umoci busybox-static jq bc wrk apache2-utils
+      systemd man-db adduser python3 file)
 case "$WHAT" in
   runtime) PKGS=("${RUNTIME[@]}") ;;
   test|all) PKGS=("${RUNTIME[@]}" "${TEST[@]}") ;;

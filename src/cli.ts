@@ -6,6 +6,7 @@ import { isClusterWorker, resolveWorkers, runPrimary } from './http/cluster.js';
 import { guardProcess } from './http/process-guard.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { CertificateError, certPaths, ensureCertificates } from './tls/certificates.js';
+import { notifyReady, workersListening } from './util/service-ready.js';
 
 const HELP = `Usage: keyport <command> [--config FILE]
 
@@ -105,14 +106,18 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'token' || command === 'registry') {
     const workers = resolveWorkers(command === 'token' ? config.token.workers : config.registry.workers);
     if (workers > 1 && !isClusterWorker()) {
+      // Ready means every worker listens, not just the first (which opens the port).
+      const listening = workersListening(workers);
       const primary = runPrimary(workers, command, log);
       guardProcess(log, { drain: () => primary.stop('uncaughtException') });
+      const ready = Promise.race([listening.then(() => true), primary.done.then(() => false)]);
       let metrics: { close(): unknown } | undefined;
       if (command === 'registry' && config.registry.metricsPort > 0) {
         const { startMetricsServer } = await import('./registry/index.js');
         const { loadServerTls } = await import('./tls/certificates.js');
         metrics = await startMetricsServer(config, loadServerTls(config.tls.certsDir), log, true);
       }
+      void ready.then((up) => (up ? notifyReady(log, `${command}: ${workers} workers listening`) : undefined));
       await primary.done;
       metrics?.close();
       return 0;
@@ -137,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
     await Promise.allSettled(running.map((r) => r.close()));
     return 1;
   }
+  if (!isClusterWorker()) void notifyReady(log, `${running.map((r) => r.name).join(' and ')} listening`);
   await shutdown.done;
   return 0;
 }

@@ -71,7 +71,7 @@ export function defaultServerNames(extra: string[]): string[] {
  * registry starting together): a lock directory serialises generation.
  */
 export function ensureCertificates(opts: CertificateOptions, log?: Logger): void {
-  fs.mkdirSync(opts.certsDir, { recursive: true, mode: 0o755 });
+  makeCertsDir(opts.certsDir);
   withLock(opts.certsDir, () => {
     const p = certPaths(opts.certsDir);
     const names = defaultServerNames(opts.names);
@@ -113,6 +113,22 @@ export function ensureCertificates(opts: CertificateOptions, log?: Logger): void
       log?.info({ file: p.tokenCert, type: opts.tokenKeyType }, 'generated token-signing key and certificate');
     }
   });
+}
+
+/**
+ * Creates the certificates directory when missing. Directories Keyport creates get 0755
+ * whatever the umask, so another user (a Docker Distribution reading token.crt) can
+ * reach the public certificates; the private keys are protected by their own 0600. An
+ * existing directory belongs to the operator and keeps its mode.
+ */
+function makeCertsDir(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  const top = path.resolve(first);
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    fs.chmodSync(d, 0o755);
+    if (d === top || d === path.dirname(d)) break;
+  }
 }
 
 function ensurePair(certFile: string, keyFile: string, what: string): void {

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
  * Writes a file so that readers see either the old content or the complete new one:
  * temporary file in the same directory, fsync, rename, fsync of the directory.
  * With `exclusive`, an existing target is never replaced (returns false instead).
+ * The file gets exactly `mode` (default 0644), whatever the umask.
  */
 export function writeFileAtomicSync(
   file: string,
@@ -14,8 +15,12 @@ export function writeFileAtomicSync(
 ): boolean {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o644);
+  const mode = opts.mode ?? 0o644;
+  const fd = fs.openSync(tmp, 'wx', mode);
   try {
+    // open() applies the process umask to the mode (systemd units set UMask=0077):
+    // set it explicitly so a public certificate stays readable by other users.
+    fs.fchmodSync(fd, mode);
     fs.writeFileSync(fd, data);
     fs.fsyncSync(fd);
   } finally {

@@ -75,3 +75,44 @@ test('libtrust key id matches the documented derivation', () => {
   for (let i = 0; i < bits.length; i += 5) b32 += alphabet[parseInt(bits.slice(i, i + 5), 2)];
   assert.equal(libtrustKeyId(publicKey), b32.match(/.{4}/g)!.join(':'));
 });
+
+test('under umask 077 (the units set UMask=) public certificates are 0644, keys 0600, a created directory 0755', () => {
+  const base = tempDir('certs-umask');
+  const dir = path.join(base, 'etc', 'certs');
+  const old = process.umask(0o077);
+  try {
+    ensureCertificates({ certsDir: dir, names: [], tokenKeyType: 'ec' });
+    // Reissuing the server certificate for a new name replaces it: same modes.
+    ensureCertificates({ certsDir: dir, names: ['added.example'], tokenKeyType: 'ec' });
+  } finally {
+    process.umask(old);
+  }
+  const p = certPaths(dir);
+  const mode = (f: string) => fs.statSync(f).mode & 0o777;
+  for (const f of [p.caCert, p.serverCert, p.tokenCert]) assert.equal(mode(f), 0o644, f);
+  for (const f of [p.caKey, p.serverKey, p.tokenKey]) assert.equal(mode(f), 0o600, f);
+  assert.ok(new crypto.X509Certificate(fs.readFileSync(p.serverCert)).checkHost('added.example'));
+  for (const d of [dir, path.dirname(dir)]) assert.equal(mode(d), 0o755, d);
+});
+
+test('the modes of an existing directory and of supplied files are left as the operator set them', () => {
+  const dir = tempDir('certs-operator-modes');
+  const other = tempDir('certs-operator-source');
+  ensureCertificates({ certsDir: other, names: [], tokenKeyType: 'ec' });
+  fs.chmodSync(dir, 0o750);
+  for (const f of ['token.crt', 'token.key']) fs.copyFileSync(path.join(other, f), path.join(dir, f));
+  fs.chmodSync(path.join(dir, 'token.crt'), 0o640);
+  fs.chmodSync(path.join(dir, 'token.key'), 0o640);
+  const old = process.umask(0o077);
+  try {
+    ensureCertificates({ certsDir: dir, names: [], tokenKeyType: 'ec' });
+  } finally {
+    process.umask(old);
+  }
+  const mode = (f: string) => fs.statSync(path.join(dir, f)).mode & 0o777;
+  assert.equal(mode('.'), 0o750);
+  assert.equal(mode('token.crt'), 0o640);
+  assert.equal(mode('token.key'), 0o640);
+  assert.equal(mode('ca.crt'), 0o644, 'what Keyport generates beside them still gets its own modes');
+  assert.equal(mode('server.key'), 0o600);
+});
