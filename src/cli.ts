@@ -7,6 +7,7 @@ import { guardProcess } from './http/process-guard.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { CertificateError, certPaths, ensureCertificates } from './tls/certificates.js';
 import { notifyReady, workersListening } from './util/service-ready.js';
+import type { Running } from './http/running.js';
 
 const HELP = `Usage: keyport <command> [--config FILE]
 
@@ -26,12 +27,6 @@ Options:
 
 Configuration comes from config/*.json, then --config, then KEYPORT_* variables.
 `;
-
-/** A running server component, as returned by the run* functions. */
-export interface Running {
-  name: string;
-  close(): Promise<void>;
-}
 
 async function main(argv: string[]): Promise<number> {
   let parsed;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type https from 'node:https';
 import path from 'node:path';
-import type { Running } from '../cli.js';
+import type { Running } from '../http/running.js';
 import type { Config } from '../config/load.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';

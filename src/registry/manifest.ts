@@ -1,4 +1,4 @@
-import { parseDigest, type Digest } from '../distribution/reference.js';
+import { parseDigest, type Digest } from '../oci/reference.js';
 import { errors } from './errors.js';
 
 export const MediaTypes = {

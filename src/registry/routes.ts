@@ -1,4 +1,4 @@
-import { isValidRepositoryName } from '../distribution/reference.js';
+import { isValidRepositoryName } from '../oci/reference.js';
 import { errors } from './errors.js';
 
 /** The API endpoint a request path names. */

@@ -1,4 +1,4 @@
-import type { Running } from '../cli.js';
+import type { Running } from '../http/running.js';
 import type { Config } from '../config/load.js';
 import { createApp } from '../http/app.js';
 import { connectThrottleToCluster } from '../http/cluster.js';

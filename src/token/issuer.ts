@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import * as jose from 'jose';
-import type { AccessEntry } from '../distribution/scope.js';
+import type { AccessEntry } from '../oci/scope.js';
 import type { TokenSigner } from '../tls/certificates.js';
 import { InvalidGrantError } from './errors.js';
 import type { FactsSnapshot } from './facts.js';

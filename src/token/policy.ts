@@ -1,4 +1,4 @@
-import type { ResourceScope } from '../distribution/scope.js';
+import type { ResourceScope } from '../oci/scope.js';
 import type { AccessFacts } from './facts.js';
 
 /**

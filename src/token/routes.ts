@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { parseScopes, ScopeError, type ResourceScope } from '../distribution/scope.js';
+import { parseScopes, ScopeError, type ResourceScope } from '../oci/scope.js';
 import { AuthenticationError, InvalidRequestError, RequestTooLargeError, TokenError } from './errors.js';
 import type { TokenIssuer } from './issuer.js';
 import type { KeystoneClient } from './keystone.js';

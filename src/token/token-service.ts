@@ -1,4 +1,4 @@
-import { formatScope, type AccessEntry, type ResourceScope } from '../distribution/scope.js';
+import { formatScope, type AccessEntry, type ResourceScope } from '../oci/scope.js';
 import type { Authenticator, Session } from './authenticator.js';
 import { InvalidRequestError } from './errors.js';
 import type { TokenIssuer } from './issuer.js';

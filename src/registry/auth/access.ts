@@ -1,4 +1,4 @@
-import type { AccessEntry } from '../../distribution/scope.js';
+import type { AccessEntry } from '../../oci/scope.js';
 
 /** What a request needs from the token, e.g. repository alice/app: pull, push. */
 export interface RequiredAccess {

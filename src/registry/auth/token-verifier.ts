@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import * as jose from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { AccessEntry } from '../../distribution/scope.js';
+import type { AccessEntry } from '../../oci/scope.js';
 import { libtrustKeyId } from '../../tls/x509.js';
 
 export interface VerifierSettings {

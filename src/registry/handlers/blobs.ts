@@ -1,7 +1,7 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
-import { parseDigest, type Digest } from '../../distribution/reference.js';
+import { parseDigest, type Digest } from '../../oci/reference.js';
 import { errors } from '../errors.js';
 import type { Route } from '../routes.js';
 import type { Context } from './context.js';

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { parseDigest } from '../../distribution/reference.js';
+import { parseDigest } from '../../oci/reference.js';
 import { errors } from '../errors.js';
 import { accepts, isIndexMediaType, MediaTypes, type Descriptor } from '../manifest.js';
 import type { Route } from '../routes.js';

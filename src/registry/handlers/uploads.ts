@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { isValidRepositoryName, parseDigest } from '../../distribution/reference.js';
+import { isValidRepositoryName, parseDigest } from '../../oci/reference.js';
 import { grants } from '../auth/access.js';
 import { errors } from '../errors.js';
 import type { Route } from '../routes.js';

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { parseDigest, type Digest } from '../../distribution/reference.js';
+import { parseDigest, type Digest } from '../../oci/reference.js';
 import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
 import { paths } from './paths.js';
 

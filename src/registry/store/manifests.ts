@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { isValidTag, parseDigest, type Digest } from '../../distribution/reference.js';
+import { isValidTag, parseDigest, type Digest } from '../../oci/reference.js';
 import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
 import { errors } from '../errors.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest, type Target } from '../manifest.js';

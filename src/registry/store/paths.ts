@@ -1,4 +1,4 @@
-import type { Digest } from '../../distribution/reference.js';
+import type { Digest } from '../../oci/reference.js';
 
 /**
  * Where things live in the store. The layout is Docker Distribution's, so data can

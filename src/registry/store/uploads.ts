@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { Digest } from '../../distribution/reference.js';
+import type { Digest } from '../../oci/reference.js';
 import { PathNotFoundError, type FileWriter, type StorageDriver } from '../../storage/driver.js';
 import { chunksOf } from '../../util/chunks.js';
 import { errors, RegistryError } from '../errors.js';
