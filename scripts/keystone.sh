@@ -10,6 +10,7 @@
 #   KS_ADMIN_PASSWORD=adminpass        password of the bootstrap admin user
 #   KS_SERVICE_PASSWORD=keyportpass    password of the 'keyport' service account
 #   KS_DEMO_USERS=0                    1: also create alice and bob (quick start)
+#   KS_ALICE_PASSWORD=alicepass KS_BOB_PASSWORD=bobpass   their passwords
 #   KS_LOCKOUT_ATTEMPTS=5              keystone's own lockout ([security_compliance]; 0 = off)
 #   KS_HASH_ROUNDS=4                   bcrypt rounds for new passwords (fast for tests)
 #   KS_HTTPS_PORT= KS_TLS_CERT= KS_TLS_KEY=   also serve HTTPS on that port (same Keystone)
@@ -30,6 +31,8 @@ KS_PORT=${KS_PORT:-5000}
 KS_ADMIN_PASSWORD=${KS_ADMIN_PASSWORD:-adminpass}
 KS_SERVICE_PASSWORD=${KS_SERVICE_PASSWORD:-keyportpass}
 KS_DEMO_USERS=${KS_DEMO_USERS:-0}
+KS_ALICE_PASSWORD=${KS_ALICE_PASSWORD:-alicepass}
+KS_BOB_PASSWORD=${KS_BOB_PASSWORD:-bobpass}
 KS_LOCKOUT_ATTEMPTS=${KS_LOCKOUT_ATTEMPTS:-5}
 KS_LOCKOUT_DURATION=${KS_LOCKOUT_DURATION:-60}
 KS_HASH_ROUNDS=${KS_HASH_ROUNDS:-4}
@@ -126,7 +129,7 @@ start() {
 
 fixtures() {
   KS_URL="$URL" KS_ADMIN_PASSWORD="$KS_ADMIN_PASSWORD" KS_SERVICE_PASSWORD="$KS_SERVICE_PASSWORD" \
-  KS_DIR="$KS_DIR" KS_DEMO_USERS="$KS_DEMO_USERS" KS_SWIFT_URL="$KS_SWIFT_URL" KS_SWIFT_PREFIX="$KS_SWIFT_PREFIX" \
+  KS_DIR="$KS_DIR" KS_DEMO_USERS="$KS_DEMO_USERS" KS_ALICE_PASSWORD="$KS_ALICE_PASSWORD" KS_BOB_PASSWORD="$KS_BOB_PASSWORD" KS_SWIFT_URL="$KS_SWIFT_URL" KS_SWIFT_PREFIX="$KS_SWIFT_PREFIX" \
   KS_SWIFT_PASSWORD="$KS_SWIFT_PASSWORD" KS_EC2_ACCESS="$KS_EC2_ACCESS" KS_EC2_SECRET="$KS_EC2_SECRET" \
   $PY - <<'PYEOF'
 import json, os, urllib.request, urllib.error
@@ -166,7 +169,7 @@ users = {'admin': user('admin', E['KS_ADMIN_PASSWORD'], True),
          'keyport': user('keyport', E['KS_SERVICE_PASSWORD'], True)}
 grants = [('service', 'keyport', 'admin')]
 if E.get('KS_DEMO_USERS') == '1':
-    users['alice'] = user('alice', 'alicepass'); users['bob'] = user('bob', 'bobpass')
+    users['alice'] = user('alice', E['KS_ALICE_PASSWORD']); users['bob'] = user('bob', E['KS_BOB_PASSWORD'])
     grants += [('demo', 'alice', 'member'), ('demo', 'bob', 'reader')]
 surl = E.get('KS_SWIFT_URL', '')
 ec2 = None

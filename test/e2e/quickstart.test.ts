@@ -1,7 +1,8 @@
 /**
  * The README's first command: scripts/quickstart.sh (npm run quickstart) brings up a
- * real Keystone with demo users and Keyport, prints the docker login line, and a real
- * client can then push with a demo user. Ctrl-C stops everything it started.
+ * real Keystone with demo users (random passwords, kept 0600) and Keyport on loopback,
+ * makes a demo image offline, and the README's quick-start lines then push and inspect
+ * it as written (only the port is the test's). Ctrl-C stops everything it started.
  *
  * The script runs in a copy of the checkout: other test files run dist/cli.js from the
  * checkout at the same time, and nothing here may rewrite what they run.
@@ -12,10 +13,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { it, type TestContext } from 'node:test';
-import { certDir, must, run } from '../helpers/clients.js';
+import net from 'node:net';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { certDir, run } from '../helpers/clients.js';
 import { request } from '../helpers/http.js';
-import { makeTestImage } from '../helpers/image.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
+import { readmeCommands } from '../helpers/readme.js';
 import { keystone } from '../helpers/services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -71,7 +75,6 @@ it('scripts/quickstart.sh starts Keystone and Keyport; alice pushes with skopeo;
     env: {
       ...process.env,
       KS_PORT: String(ks),
-      KEYPORT_PUBLIC_HOST: '127.0.0.1',
       KEYPORT_TOKEN_PORT: String(tokenPort),
       KEYPORT_REGISTRY_PORT: String(regPort),
       KEYPORT_LOG_LEVEL: 'warn',
@@ -96,11 +99,36 @@ it('scripts/quickstart.sh starts Keystone and Keyport; alice pushes with skopeo;
       }
     }
     assert.ok(up, `quick start did not come up:\n${out}`);
-    assert.match(out, new RegExp(`docker login 127\\.0\\.0\\.1:${regPort} -u alice -p alicepass`));
+    const users = path.join(dir, 'demo-users.env');
+    assert.equal(fs.statSync(users).mode & 0o777, 0o600, 'the demo passwords are readable by their owner only');
+    const pw = Object.fromEntries(
+      fs.readFileSync(users, 'utf8').trim().split('\n').map((l) => l.split('=') as [string, string]),
+    ) as Record<string, string>;
+    for (const k of ['ALICE_PW', 'BOB_PW', 'ADMIN_PW']) {
+      assert.match(pw[k] ?? '', /^[0-9a-f]{20}$/, `${k} is random`);
+      assert.ok(out.includes(pw[k]!), `${k} is printed`);
+    }
+    assert.match(out, new RegExp(`docker login localhost:${regPort} -u alice --password-stdin`));
+    // Loopback only: another address of this host refuses the connection.
+    const other = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
+    if (other) {
+      const reached = await new Promise<boolean>((resolve) => {
+        const sock = net.connect({ host: other.address, port: regPort, timeout: 2000 });
+        sock.once('connect', () => (sock.destroy(), resolve(true)));
+        sock.once('error', () => resolve(false));
+        sock.once('timeout', () => (sock.destroy(), resolve(false)));
+      });
+      assert.equal(reached, false, `the quick start listens on 127.0.0.1 only, not on ${other.address}`);
+    }
+    // The README's quick-start lines, as written, from the checkout.
+    const lines = readmeCommands('quickstart');
+    assert.ok(lines.some((l) => l.startsWith('skopeo copy')), 'the README shows the push');
+    const script = lines.map((l) => l.replaceAll('localhost:9001', `localhost:${regPort}`)).join('\n');
+    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: copy, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, `README quick-start lines failed:\n${script}\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /"Digest": "sha256:[0-9a-f]{64}"/);
     const certs = certDir(fs.readFileSync(path.join(dir, 'certs', 'ca.crt')));
-    const img = makeTestImage(tempDir('qs-img'), `127.0.0.1:${regPort}/alice/hello:1`);
-    must(run('skopeo', ['copy', '--dest-cert-dir', certs, '--dest-creds', 'alice:alicepass', `oci:${img.ociDir}:latest`, `docker://127.0.0.1:${regPort}/alice/hello:1`]), 'push as the demo user');
-    const denied = run('skopeo', ['copy', '--dest-cert-dir', certs, '--dest-creds', 'bob:bobpass', `oci:${img.ociDir}:latest`, `docker://127.0.0.1:${regPort}/alice/hello:2`]);
+    const denied = run('skopeo', ['copy', '--dest-cert-dir', certs, '--dest-creds', `bob:${pw.BOB_PW}`, `oci:${path.join(dir, 'demo-image', 'oci')}:latest`, `docker://localhost:${regPort}/alice/hello:2`]);
     assert.notEqual(denied.code, 0, 'bob cannot push into alice/');
   } finally {
     try {

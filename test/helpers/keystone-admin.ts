@@ -78,6 +78,15 @@ export class KeystoneAdmin {
     return r.json().user.id;
   }
 
+  /** A user of the default domain with exactly this name and a new password, created when missing. */
+  async resetUser(name: string, password: string): Promise<string> {
+    await this.ensureLogin();
+    const found = (await this.call('GET', `/users?domain_id=default&name=${encodeURIComponent(name)}`)).json().users as Array<{ id: string }>;
+    if (!found.length) return this.createUser(name, password, { ignoreLockout: true });
+    await this.call('PATCH', `/users/${found[0]!.id}`, { user: { password, enabled: true } });
+    return found[0]!.id;
+  }
+
   async setEnabled(userId: string, enabled: boolean): Promise<void> {
     await this.ensureLogin();
     await this.call('PATCH', `/users/${userId}`, { user: { enabled } });
