@@ -81,8 +81,8 @@ export const schema = {
       env: 'KEYPORT_TOKEN_LIFETIME',
     },
     refreshLifetime: {
-      doc: 'Lifetime of refresh tokens (docker identity tokens) in seconds.',
-      format: 'positive-int',
+      doc: 'Lifetime of refresh tokens (docker identity tokens) in seconds; 0 turns them off, so clients store the password instead (podman and skopeo then share docker\'s login).',
+      format: 'nat',
       default: 7 * 24 * 3600,
       env: 'KEYPORT_REFRESH_LIFETIME',
     },

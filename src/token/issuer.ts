@@ -54,6 +54,11 @@ export class TokenIssuer {
     return this.settings.service;
   }
 
+  /** False when refreshLifetime is 0: no refresh tokens are issued or accepted. */
+  get refreshEnabled(): boolean {
+    return this.settings.refreshLifetime > 0;
+  }
+
   private refreshAudience(): string {
     return `${this.settings.service}#refresh`;
   }

@@ -1,6 +1,6 @@
 import { formatScope, type AccessEntry, type ResourceScope } from '../oci/scope.js';
 import type { Authenticator, Session } from './authenticator.js';
-import { InvalidRequestError } from './errors.js';
+import { InvalidGrantError, InvalidRequestError } from './errors.js';
 import type { TokenIssuer } from './issuer.js';
 import type { BasicCredentials } from './login-name.js';
 import { grantedActions, type PolicySettings } from './policy.js';
@@ -48,6 +48,8 @@ export class TokenService {
     if (req.credentials.kind === 'basic') {
       session = await this.authenticator.login(req.credentials.basic, req.clientAddress);
     } else {
+      // Turned off: a refresh token minted before stays refused, so clients log in again.
+      if (!this.issuer.refreshEnabled) throw new InvalidGrantError('refresh tokens are turned off on this server; log in again');
       const claims = await this.issuer.verifyRefreshToken(req.credentials.refreshToken);
       session = await this.authenticator.refresh(claims);
     }
@@ -73,7 +75,9 @@ export class TokenService {
 
     const issued = await this.issuer.accessToken(principal.userName, access);
     const res: TokenResponse = { ...issued, access, audit };
-    if (req.offline && req.credentials.kind === 'basic') {
+    // Without a refresh token in the answer, docker stores the password (as for a plain
+    // Basic registry), which podman and skopeo can read beside it.
+    if (req.offline && req.credentials.kind === 'basic' && this.issuer.refreshEnabled) {
       res.refreshToken = await this.issuer.refreshToken({
         userId: principal.userId,
         userName: principal.userName,
