@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isValidPathComponent } from '../../src/distribution/reference.js';
+import { isValidPathComponent } from '../../src/oci/reference.js';
 import { derivedNamespace, isPlainName, projectNamespace, userNamespace, type NamespaceRules } from '../../src/token/namespace.js';
 
 const rules: NamespaceRules = { defaultDomainId: 'default', reserved: new Set(['public']) };

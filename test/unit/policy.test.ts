@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseScope } from '../../src/distribution/scope.js';
+import { parseScope } from '../../src/oci/scope.js';
 import { StaticFacts, type AccessFacts, type FactsSnapshot } from '../../src/token/facts.js';
 import { grantedActions, type PolicySettings } from '../../src/token/policy.js';
 

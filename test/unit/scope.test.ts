@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatScope, parseScope, parseScopes, ScopeError } from '../../src/distribution/scope.js';
+import { formatScope, parseScope, parseScopes, ScopeError } from '../../src/oci/scope.js';
 
 test('scopes parse per the token spec, including host:port names and classes', () => {
   assert.deepEqual(parseScope('repository:alice/app:pull,push'), { type: 'repository', name: 'alice/app', actions: ['pull', 'push'] });
