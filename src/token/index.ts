@@ -1,7 +1,6 @@
 import type { Running } from '../http/running.js';
 import type { Config } from '../config/load.js';
 import { createApp } from '../http/app.js';
-import { connectThrottleToCluster } from '../http/cluster.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { loadServerTls, loadTokenSigner } from '../tls/certificates.js';
@@ -10,7 +9,7 @@ import { TokenIssuer } from './issuer.js';
 import { KeystoneClient } from './keystone.js';
 import { errorBody, errorHandler, notFound, tokenRoutes } from './routes.js';
 import { ProjectDirectory, ServiceAccount } from './service-account.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle, shareThrottleWithWorkers } from './throttle.js';
 import { TokenService } from './token-service.js';
 
 /** Wires the token server from configuration and starts it. */
@@ -37,7 +36,7 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
   }
 
   const throttle = new LoginThrottle(config.throttle.maxFailures, config.throttle.window * 1000);
-  connectThrottleToCluster(throttle);
+  shareThrottleWithWorkers(throttle);
   const shared = new Set(config.policy.sharedNamespaces);
   const authenticator = new Authenticator(
     {

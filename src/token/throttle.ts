@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { joinWorkerChannel } from '../http/worker-channel.js';
 
 /**
  * Counts failed logins per (user name, client address) in a sliding window. Once the
@@ -18,7 +19,7 @@ export class LoginThrottle {
     this.failures = new LRUCache({ max: maxKeys, ttl: windowMs, ttlAutopurge: false });
   }
 
-  /** Other processes sharing the count (token-server workers); see cluster.ts. */
+  /** Other processes sharing the count (token-server workers); see shareThrottleWithWorkers. */
   connect(peers: ThrottlePeers): void {
     this.peers = peers;
   }
@@ -83,4 +84,19 @@ export interface ThrottlePeers {
   /** Resolves once every peer has counted the failure. */
   failure(user: string, address: string, at: number): Promise<void>;
   success(user: string, address: string): void;
+}
+
+/**
+ * In a token-server worker: shares the count with the other workers, so the throttle
+ * holds whichever worker a guess lands on. A failure is counted everywhere before the
+ * refusal is answered (deliver), so a guesser cannot race the next guess to another
+ * worker; a success only clears, and need not be waited for.
+ */
+export function shareThrottleWithWorkers(throttle: LoginThrottle): void {
+  const channel = joinWorkerChannel<ThrottleEvent>('login-throttle', (event) => throttle.apply(event));
+  if (!channel) return;
+  throttle.connect({
+    failure: (user, address, at) => channel.deliver({ kind: 'failure', user, address, at }),
+    success: (user, address) => channel.tell({ kind: 'success', user, address, at: Date.now() }),
+  });
 }
