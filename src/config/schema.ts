@@ -225,6 +225,12 @@ export const schema = {
       default: false,
       env: 'KEYPORT_PULL_OTHER_USERS',
     },
+    anonymousNamespaces: {
+      doc: 'Namespaces anyone may pull from without logging in (comma separated; off when empty). Pushes still need a login (admins), as in a shared namespace.',
+      format: 'string-list',
+      default: [],
+      env: 'KEYPORT_ANONYMOUS_NAMESPACES',
+    },
   },
   registry: {
     port: {
@@ -621,6 +627,7 @@ export interface ConfigShape {
     pushRoles: string[];
     sharedNamespaces: string[];
     pullOtherUsers: boolean;
+    anonymousNamespaces: string[];
   };
   registry: {
     port: number;

@@ -2,7 +2,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import { createApp } from '../http/app.js';
 import type { Logger } from '../log/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { bearerChallenge, grants, type RequiredAccess } from './auth/access.js';
+import { bearerChallenge, grants, grantsCatalog, type RequiredAccess } from './auth/access.js';
 import { InvalidTokenError, type TokenVerifier, type VerifiedToken } from './auth/token-verifier.js';
 import { errors, RegistryError } from './errors.js';
 import { base, catalog } from './handlers/base.js';
@@ -97,7 +97,8 @@ export function registryApp(deps: RegistryDeps): Express {
       e.headers['WWW-Authenticate'] = bearerChallenge(realm, service, need, 'invalid_token');
       throw e;
     }
-    if (need && !grants(token.access, need)) {
+    const granted = need?.type === 'registry' && need.name === 'catalog' ? grantsCatalog(token.access) : !need || grants(token.access, need);
+    if (need && !granted) {
       const e = new RegistryError('DENIED', 'requested access to the resource is denied', [need], 401);
       e.headers['WWW-Authenticate'] = bearerChallenge(realm, service, need, 'insufficient_scope');
       throw e;

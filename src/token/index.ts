@@ -37,7 +37,9 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
 
   const throttle = new LoginThrottle(config.throttle.maxFailures, config.throttle.window * 1000);
   shareThrottleWithWorkers(throttle);
-  const shared = new Set(config.policy.sharedNamespaces);
+  // Anonymous namespaces are shared ones too: nobody's personal namespace, pulled by all.
+  const anonymous = new Set(config.policy.anonymousNamespaces);
+  const shared = new Set([...config.policy.sharedNamespaces, ...anonymous]);
   const authenticator = new Authenticator(
     {
       defaultDomainId: k.defaultDomain,
@@ -69,6 +71,7 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
       pushRoles: new Set(config.policy.pushRoles),
       sharedNamespaces: shared,
       pullOtherUsers: config.policy.pullOtherUsers,
+      anonymousNamespaces: anonymous,
     },
     config.token.maxScopes,
   );

@@ -9,14 +9,17 @@ import type { AccessFacts } from './facts.js';
  *  - shared namespaces (public/...): everyone pulls; admins push and delete
  *  - project namespaces: any role pulls; pushRoles push and delete
  *  - other namespaces: nothing, or pull when pullOtherUsers is on (never a project's)
+ *  - anonymous namespaces: as shared ones, and anonymous requests pull there (only there)
  *  - registry:catalog:* : admins only
  *  - admins: everything
  */
 export interface PolicySettings {
   projectNamespaces: boolean;
   pushRoles: ReadonlySet<string>;
+  /** Includes the anonymous namespaces: what anyone may pull, every user may pull. */
   sharedNamespaces: ReadonlySet<string>;
   pullOtherUsers: boolean;
+  anonymousNamespaces: ReadonlySet<string>;
 }
 
 export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete'] as const;
@@ -81,6 +84,13 @@ async function grantsFor(
   const missing = requested.some((a) => (a === '*' ? !granted.has('*') : !granted.has(a)));
   if (missing && (wantsWrite || !granted.has('pull')) && (await facts.isAdmin())) return new Set(ALL);
   return granted;
+}
+
+/** What a request without credentials gets: pull, in the anonymous namespaces only. */
+export function anonymousActions(settings: PolicySettings, scope: ResourceScope): string[] {
+  if (scope.type !== 'repository' || (scope.class !== undefined && scope.class !== 'image')) return [];
+  if (!settings.anonymousNamespaces.has(namespaceOf(scope.name))) return [];
+  return scope.actions.includes('pull') || scope.actions.includes('*') ? ['pull'] : [];
 }
 
 /** Requested ∩ granted; '*' stands for all actions and is granted only with all of them. */

@@ -74,19 +74,34 @@ export function tokenRoutes(deps: RouteDeps): Router {
 
   router.get('/token', async (req: Request, res: Response) => {
     const q = req.query as Record<string, unknown>;
-    const basic = parseBasicAuth(req.get('authorization'));
-    if (!basic) throw new AuthenticationError('authentication required: use your OpenStack user name and password', deps.realm);
+    const authorization = req.get('authorization');
+    const basic = parseBasicAuth(authorization);
     stringParam(q.account, 'account');
+    // No credentials at all: Docker's anonymous request, answered when anonymous pulls are on.
+    const anonymous = authorization === undefined && deps.tokens.anonymousEnabled;
+    if (!basic && !anonymous) throw new AuthenticationError('authentication required: use your OpenStack user name and password', deps.realm);
     const r = await deps.tokens.handle({
-      credentials: { kind: 'basic', basic },
+      credentials: basic ? { kind: 'basic', basic } : { kind: 'anonymous' },
       service: stringParam(q.service, 'service'),
       scopes: scopesOf(stringList(q.scope, 'scope')),
       offline: stringParam(q.offline_token, 'offline_token') === 'true',
       clientId: stringParam(q.client_id, 'client_id'),
       clientAddress: req.socket.remoteAddress ?? '',
-      grantType: 'basic',
+      grantType: basic ? 'basic' : 'anonymous',
     });
     send(req, res, r, false);
+  });
+
+  // Who am I, and where may I push? Basic credentials, or docker's stored refresh token
+  // (identity token) as a Bearer token.
+  router.get('/whoami', async (req: Request, res: Response) => {
+    const authorization = req.get('authorization') ?? '';
+    const basic = parseBasicAuth(authorization);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+    if (!basic && !bearer) throw new AuthenticationError('authentication required: use your OpenStack user name and password', deps.realm);
+    const who = await deps.tokens.whoami(basic ? { kind: 'basic', basic } : { kind: 'refresh', refreshToken: bearer! }, req.socket.remoteAddress ?? '');
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(who);
   });
 
   router.post('/token', (req: Request, _res: Response, next: NextFunction) => {

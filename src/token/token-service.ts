@@ -3,17 +3,18 @@ import type { Authenticator, Session } from './authenticator.js';
 import { InvalidGrantError, InvalidRequestError } from './errors.js';
 import type { TokenIssuer } from './issuer.js';
 import type { BasicCredentials } from './login-name.js';
-import { grantedActions, type PolicySettings } from './policy.js';
+import { anonymousActions, grantedActions, type PolicySettings } from './policy.js';
+import { describeAccess, type WhoAmI } from './whoami.js';
 
 export interface TokenRequest {
-  credentials: { kind: 'basic'; basic: BasicCredentials } | { kind: 'refresh'; refreshToken: string };
+  credentials: { kind: 'basic'; basic: BasicCredentials } | { kind: 'refresh'; refreshToken: string } | { kind: 'anonymous' };
   service: string | undefined;
   scopes: ResourceScope[];
   /** Whether the client asked for a refresh token (offline_token=true / access_type=offline). */
   offline: boolean;
   clientId: string | undefined;
   clientAddress: string;
-  grantType: 'basic' | 'password' | 'refresh_token';
+  grantType: 'basic' | 'password' | 'refresh_token' | 'anonymous';
 }
 
 export interface TokenResponse {
@@ -44,20 +45,21 @@ export class TokenService {
     }
     if (req.scopes.length > this.maxScopes) throw new InvalidRequestError(`too many scopes (at most ${this.maxScopes})`);
 
-    let session: Session;
-    if (req.credentials.kind === 'basic') {
-      session = await this.authenticator.login(req.credentials.basic, req.clientAddress);
-    } else {
-      // Turned off: a refresh token minted before stays refused, so clients log in again.
-      if (!this.issuer.refreshEnabled) throw new InvalidGrantError('refresh tokens are turned off on this server; log in again');
-      const claims = await this.issuer.verifyRefreshToken(req.credentials.refreshToken);
-      session = await this.authenticator.refresh(claims);
-    }
+    if (req.credentials.kind === 'anonymous') return this.anonymous(req);
+    // Refresh tokens turned off: one minted before stays refused, so clients log in again.
+    const session = await this.authenticate(req.credentials, req.clientAddress);
     const { principal, facts } = session;
 
     const access = mergeScopes(req.scopes);
     for (const entry of access) {
       entry.actions = await grantedActions(this.policy, principal.namespace, facts, entry);
+    }
+    // A user who may not list the whole registry still sees the repositories they may
+    // pull: the registry filters the catalog by these entries.
+    const catalog = access.find((e) => e.type === 'registry' && e.name === 'catalog');
+    if (catalog && catalog.actions.length === 0) {
+      const who = await describeAccess(this.policy, principal, facts);
+      for (const n of who.namespaces) if (n.actions.includes('pull')) access.push({ type: 'namespace', name: n.namespace, actions: ['pull'] });
     }
     const audit = {
         audit: true,
@@ -88,6 +90,45 @@ export class TokenService {
       });
     }
     return res;
+  }
+
+  /** The caller's identity and namespaces (GET /whoami): Basic credentials or a refresh token. */
+  async whoami(credentials: TokenRequest['credentials'], clientAddress: string): Promise<WhoAmI> {
+    const session = await this.authenticate(credentials, clientAddress);
+    return describeAccess(this.policy, session.principal, session.facts);
+  }
+
+  private async authenticate(credentials: TokenRequest['credentials'], clientAddress: string): Promise<Session> {
+    if (credentials.kind === 'basic') return this.authenticator.login(credentials.basic, clientAddress);
+    if (credentials.kind === 'anonymous') throw new InvalidRequestError('whoami needs credentials');
+    if (!this.issuer.refreshEnabled) throw new InvalidGrantError('refresh tokens are turned off on this server; log in again');
+    return this.authenticator.refresh(await this.issuer.verifyRefreshToken(credentials.refreshToken));
+  }
+
+  /** Whether requests without credentials get (pull-only) tokens at all. */
+  get anonymousEnabled(): boolean {
+    return this.policy.anonymousNamespaces.size > 0;
+  }
+
+  /**
+   * Docker's anonymous token request (no Authorization): a token with an empty subject
+   * that pulls in the anonymous namespaces and nothing else, never a refresh token.
+   */
+  private async anonymous(req: TokenRequest): Promise<TokenResponse> {
+    const access = mergeScopes(req.scopes);
+    for (const entry of access) entry.actions = anonymousActions(this.policy, { ...entry, actions: entry.actions });
+    const audit = {
+      audit: true,
+      user: '',
+      anonymous: true,
+      grant: req.grantType,
+      client: req.clientAddress,
+      clientId: req.clientId,
+      requested: req.scopes.map(formatScope),
+      granted: access.map(formatScope),
+    };
+    const issued = await this.issuer.accessToken('', access);
+    return { ...issued, access, audit };
   }
 }
 

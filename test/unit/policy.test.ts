@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseScope } from '../../src/oci/scope.js';
 import { StaticFacts, type AccessFacts, type FactsSnapshot } from '../../src/token/facts.js';
-import { grantedActions, type PolicySettings } from '../../src/token/policy.js';
+import { anonymousActions, grantedActions, type PolicySettings } from '../../src/token/policy.js';
 
 const base: PolicySettings = {
   projectNamespaces: true,
   pushRoles: new Set(['member', 'admin']),
   sharedNamespaces: new Set(['public']),
   pullOtherUsers: false,
+  anonymousNamespaces: new Set(),
 };
 
 const alice: FactsSnapshot = { admin: false, projects: { demo: ['member', 'reader'], docs: ['reader'], ops: ['observer'] } };
@@ -83,3 +84,22 @@ test('policy: facts that cannot change the outcome are never asked for', async (
   await grantedActions(base, 'alice', counting, parseScope('repository:public/base:pull'));
   assert.deepEqual(asked, [], 'own namespace and shared pulls need no Keystone lookups');
 });
+
+const anon: PolicySettings = { ...base, sharedNamespaces: new Set(['public', 'mirror']), anonymousNamespaces: new Set(['mirror']) };
+const anonRows: Array<[desc: string, scope: string, expected: string[], settings?: PolicySettings]> = [
+  ['pull in an anonymous namespace', 'repository:mirror/busybox:pull', ['pull']],
+  ['at depth', 'repository:mirror/library/busybox:pull', ['pull']],
+  ['push is never anonymous', 'repository:mirror/busybox:pull,push', ['pull']],
+  ['delete is never anonymous', 'repository:mirror/busybox:delete', []],
+  ['* means pull only', 'repository:mirror/busybox:*', ['pull']],
+  ['a shared namespace that is not anonymous', 'repository:public/base:pull', []],
+  ["a user's namespace", 'repository:alice/app:pull', []],
+  ['a namespace that only starts with an anonymous one', 'repository:mirror2/app:pull', []],
+  ['the catalog', 'registry:catalog:*', []],
+  ['off by default', 'repository:mirror/busybox:pull', [], base],
+];
+for (const [desc, scope, expected, settings] of anonRows) {
+  test(`anonymous: ${desc}`, () => {
+    assert.deepEqual(anonymousActions(settings ?? anon, parseScope(scope)), expected, scope);
+  });
+}

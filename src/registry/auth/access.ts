@@ -15,6 +15,27 @@ export function grants(access: AccessEntry[], need: RequiredAccess): boolean {
   return need.actions.every((a) => have.has(a));
 }
 
+/**
+ * The catalog: an admin's token grants registry:catalog:*, anyone else's carries one
+ * `namespace` entry per namespace they may pull (the token server adds them when the
+ * catalog is asked for; Docker Distribution ignores entries of types it does not know).
+ */
+export function grantsCatalog(access: AccessEntry[]): boolean {
+  return grants(access, CATALOG) || access.some((e) => e.type === 'namespace');
+}
+
+/** Which repositories the token lets its holder see in the catalog; undefined: all. */
+export function catalogFilter(access: AccessEntry[]): ((repository: string) => boolean) | undefined {
+  if (grants(access, CATALOG)) return undefined;
+  const visible = new Set(access.filter((e) => e.type === 'namespace' && e.actions.includes('pull')).map((e) => e.name));
+  return (repository) => {
+    const slash = repository.indexOf('/');
+    return visible.has(slash < 0 ? repository : repository.slice(0, slash));
+  };
+}
+
+const CATALOG: RequiredAccess = { type: 'registry', name: 'catalog', actions: ['*'] };
+
 export function scopeString(need: RequiredAccess): string {
   return `${need.type}:${need.name}:${need.actions.join(',')}`;
 }

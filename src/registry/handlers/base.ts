@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { catalogFilter } from '../auth/access.js';
 import { errors } from '../errors.js';
 import type { Route } from '../routes.js';
 import { listRepositories, page } from '../store/catalog.js';
@@ -13,7 +14,9 @@ export async function catalog(ctx: Context<Extract<Route, { kind: 'catalog' }>>,
   const q = req.query as Record<string, unknown>;
   const n = pageSize(q.n, (v) => errors.paginationInvalid(v));
   const last = typeof q.last === 'string' ? q.last : undefined;
-  const p = page(await listRepositories(ctx.driver), n, last);
+  const visible = catalogFilter(ctx.token.access);
+  const all = await listRepositories(ctx.driver);
+  const p = page(visible ? all.filter(visible) : all, n, last);
   if (p.more && n !== undefined) res.setHeader('Link', nextLink('/v2/_catalog', n, p.items[p.items.length - 1]!));
   res.status(200).json({ repositories: p.items });
 }
