@@ -96,4 +96,22 @@ export function registerFormats(): void {
             .filter((s) => s !== '')
         : v,
   });
+
+  convict.addFormat({
+    name: 'host-port-list',
+    validate(value: unknown) {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error('must be a list of host:port');
+      for (const v of value as string[]) {
+        const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+        if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`${JSON.stringify(v)} is not host:port`);
+      }
+    },
+    coerce: (v: unknown) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '')
+        : v,
+  });
 }

@@ -187,6 +187,12 @@ export const schema = {
       default: 300,
       env: 'KEYPORT_THROTTLE_WINDOW',
     },
+    memcached: {
+      doc: 'memcached servers (host:port, comma separated) holding the failure counts, so several token-server hosts throttle together; empty counts on each host (its workers together).',
+      format: 'host-port-list',
+      default: [],
+      env: 'KEYPORT_THROTTLE_MEMCACHED',
+    },
   },
   policy: {
     adminRole: {
@@ -619,7 +625,7 @@ export interface ConfigShape {
     cacheTtl: number;
     cacheSize: number;
   };
-  throttle: { maxFailures: number; window: number };
+  throttle: { maxFailures: number; window: number; memcached: string[] };
   policy: {
     adminRole: string;
     adminProject: string;

@@ -104,12 +104,19 @@ export class Authenticator {
     const key = crypto.createHmac('sha256', this.cacheKey).update(creds.username).update('\0').update(creds.password).digest('base64');
     let pending = this.logins?.get(key);
     if (!pending) {
-      pending = this.keystoneLogin(name, creds.password);
-      this.logins?.set(key, pending);
-      const mine = pending;
-      mine.catch(() => {
-        if (this.logins?.get(key) === mine) this.logins.delete(key);
-      });
+      // Going to Keystone: first the count of every token-server host (memcached).
+      const shared = await this.deps.throttle.check(creds.username, address);
+      if (shared > 0) throw new ThrottledError(shared);
+      // Another request with the same credentials may have started meanwhile: join it.
+      pending = this.logins?.get(key);
+      if (!pending) {
+        pending = this.keystoneLogin(name, creds.password);
+        this.logins?.set(key, pending);
+        const mine = pending;
+        mine.catch(() => {
+          if (this.logins?.get(key) === mine) this.logins.delete(key);
+        });
+      }
     }
     try {
       const session = await pending;

@@ -9,6 +9,7 @@ import { TokenIssuer } from './issuer.js';
 import { KeystoneClient } from './keystone.js';
 import { errorBody, errorHandler, notFound, tokenRoutes } from './routes.js';
 import { ProjectDirectory, ServiceAccount } from './service-account.js';
+import { SharedFailureCounter } from './shared-failures.js';
 import { LoginThrottle, shareThrottleWithWorkers } from './throttle.js';
 import { TokenService } from './token-service.js';
 
@@ -37,6 +38,10 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
 
   const throttle = new LoginThrottle(config.throttle.maxFailures, config.throttle.window * 1000);
   shareThrottleWithWorkers(throttle);
+  const sharedFailures = config.throttle.memcached.length
+    ? new SharedFailureCounter(config.throttle.memcached, config.throttle.window * 1000, log)
+    : undefined;
+  if (sharedFailures) throttle.shareThrough(sharedFailures);
   // Anonymous namespaces are shared ones too: nobody's personal namespace, pulled by all.
   const anonymous = new Set(config.policy.anonymousNamespaces);
   const shared = new Set([...config.policy.sharedNamespaces, ...anonymous]);
@@ -94,5 +99,11 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
     { bind: config.bind, port: config.token.port, service: config.token.service, issuer: config.token.issuer, realm: config.realm, kid: signer.kid, keystone: k.url },
     'token server listening',
   );
-  return { name: 'token', close: () => closeServer(server) };
+  return {
+    name: 'token',
+    close: async () => {
+      await closeServer(server);
+      sharedFailures?.close();
+    },
+  };
 }

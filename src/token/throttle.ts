@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { joinWorkerChannel } from '../http/worker-channel.js';
+import type { SharedCount, SharedFailureCounter } from './shared-failures.js';
 
 /**
  * Counts failed logins per (user name, client address) in a sliding window. Once the
@@ -10,6 +11,9 @@ import { joinWorkerChannel } from '../http/worker-channel.js';
 export class LoginThrottle {
   private readonly failures: LRUCache<string, number[]>;
   private peers: ThrottlePeers | undefined;
+  private shared: SharedFailureCounter | undefined;
+  /** The last count memcached reported per key, with when it was read. */
+  private readonly sharedSeen: LRUCache<string, SharedCount & { at: number }>;
 
   constructor(
     private readonly maxFailures: number,
@@ -17,6 +21,12 @@ export class LoginThrottle {
     maxKeys = 100_000,
   ) {
     this.failures = new LRUCache({ max: maxKeys, ttl: windowMs, ttlAutopurge: false });
+    this.sharedSeen = new LRUCache({ max: maxKeys, ttl: 2 * windowMs, ttlAutopurge: false });
+  }
+
+  /** Counts kept in memcached as well, shared by every token-server host (throttle.memcached). */
+  shareThrough(counter: SharedFailureCounter): void {
+    this.shared = counter;
   }
 
   /** Other processes sharing the count (token-server workers); see shareThrottleWithWorkers. */
@@ -39,21 +49,56 @@ export class LoginThrottle {
     return kept;
   }
 
-  /** Seconds to wait before another attempt, or 0 when an attempt may go ahead. */
+  /**
+   * Seconds to wait before another attempt, or 0 when an attempt may go ahead: what
+   * this host counted, or what memcached reported when it was last asked.
+   */
   retryAfter(user: string, address: string, now = Date.now()): number {
-    const list = this.recent(this.key(user, address), now);
-    if (list.length < this.maxFailures) return 0;
-    const oldestRelevant = list[list.length - this.maxFailures]!;
-    return Math.max(1, Math.ceil((oldestRelevant + this.windowMs - now) / 1000));
+    const key = this.key(user, address);
+    const list = this.recent(key, now);
+    let wait = 0;
+    if (list.length >= this.maxFailures) {
+      const oldestRelevant = list[list.length - this.maxFailures]!;
+      wait = Math.max(1, Math.ceil((oldestRelevant + this.windowMs - now) / 1000));
+    }
+    const seen = this.sharedSeen.get(key);
+    if (seen && seen.failures >= this.maxFailures) {
+      wait = Math.max(wait, Math.ceil((seen.at + seen.clearsIn * 1000 - now) / 1000));
+    }
+    return wait;
   }
 
-  /** Counts a failure here and, before returning, in every peer. */
+  /**
+   * retryAfter with the count of every host, read from memcached: asked before each
+   * attempt that goes to Keystone, so failures on other hosts hold here at once.
+   * Without memcached (or while it is unreachable) the same as retryAfter.
+   */
+  async check(user: string, address: string, now = Date.now()): Promise<number> {
+    if (this.shared) this.remember(user, address, await this.shared.read(user, address, this.maxFailures, now), now);
+    return this.retryAfter(user, address, now);
+  }
+
+  /** Counts a failure here, in memcached, and, before returning, in every peer. */
   async recordFailure(user: string, address: string, now = Date.now()): Promise<void> {
     this.apply({ kind: 'failure', user, address, at: now });
-    await this.peers?.failure(user, address, now);
+    const [, count] = await Promise.all([this.peers?.failure(user, address, now), this.shared?.add(user, address, this.maxFailures, now)]);
+    this.remember(user, address, count, now);
+  }
+
+  private remember(user: string, address: string, count: SharedCount | undefined, now: number): void {
+    if (!count) return;
+    const key = this.key(user, address);
+    if (count.failures === 0) this.sharedSeen.delete(key);
+    else this.sharedSeen.set(key, { ...count, at: now });
   }
 
   recordSuccess(user: string, address: string): void {
+    const key = this.key(user, address);
+    // memcached is told only when a failure is known of (this host's, or one it read).
+    if (this.shared && (this.failures.has(key) || this.sharedSeen.has(key))) {
+      this.sharedSeen.delete(key);
+      void this.shared.clear(user, address);
+    }
     this.apply({ kind: 'success', user, address, at: Date.now() });
     this.peers?.success(user, address);
   }
