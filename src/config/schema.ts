@@ -1,5 +1,6 @@
 import convict from 'convict';
 import { registerFormats } from './formats.js';
+import { notificationsSchema, type NotificationsConfig } from './notifications.js';
 
 registerFormats();
 
@@ -576,6 +577,7 @@ export const schema = {
       },
     },
   },
+  notifications: notificationsSchema,
 } as const;
 
 export function createConfig(env: NodeJS.ProcessEnv) {
@@ -641,6 +643,7 @@ export interface ConfigShape {
     swift: SwiftConfig;
     s3: S3Config;
   };
+  notifications: NotificationsConfig;
 }
 
 export interface SwiftConfig {
