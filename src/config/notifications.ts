@@ -141,7 +141,7 @@ registerFormat();
 /** The schema fragment; schema.ts places it under the top-level key `notifications`. */
 export const notificationsSchema = {
   endpoints: {
-    doc: 'Registry event receivers, like Docker Distribution\'s notifications.endpoints: a list of {name, url, headers, timeout, threshold, backoff, maxBackoff, queueSize, includePulls, ignoredActions, ignoredMediaTypes, caFile, disabled} (JSON in the variable); see "Events" in the README. Empty: no events.',
+    doc: 'Registry event receivers, like Docker Distribution\'s notifications.endpoints: a list of {name, url, headers, timeout, threshold, backoff, maxBackoff, queueSize, includePulls, ignoredActions, ignoredMediaTypes, caFile, disabled} (JSON in the variable); see "Registry events" in the README. Empty: no events.',
     format: 'notification-endpoints',
     default: [] as NotificationEndpointInput[],
     // Headers usually carry a receiver's credentials.
