@@ -168,6 +168,7 @@ describe('keyport copy', () => {
     assert.equal(promoted.code, 0, promoted.stderr);
     assert.equal(promoted.result.digest, app.manifestDigest, 'promotion keeps the digest');
     assert.deepEqual(promoted.result.blobs, { copied: 0, mounted: 2, present: 0 });
+    assert.equal(promoted.stderr, '', 'no progress output without a terminal');
     assert.equal((await manifestOf(stable, '1')).digest, app.manifestDigest);
     const writes = requestsFor(stable).filter((l) => l.path.includes('/blobs/uploads'));
     assert.equal(writes.length, 2, 'one mount request per blob');
@@ -179,6 +180,34 @@ describe('keyport copy', () => {
     const trust = certDir(kp.ca);
     const out = must(run('skopeo', ['inspect', '--cert-dir', trust, '--creds', `${alice.name}:${alice.password}`, `docker://127.0.0.1:${kp.registryPort}/${stable}:1`]), 'skopeo inspect');
     assert.equal(JSON.parse(out).Digest, app.manifestDigest);
+  });
+
+  it('shows its progress on a terminal', async (t) => {
+    if (!ready) return t.skip('services unavailable');
+    // script(1) gives the command a pseudo-terminal, as a user's shell would.
+    const line = [process.execPath, CLI, 'copy', `${project}/candidates/app:1`, `${project}/stable/tty:1`].map((a) => `'${a}'`).join(' ');
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('script', ['-qec', line, '/dev/null'], {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          TERM: 'xterm',
+          KEYPORT_PUBLIC_HOST: '127.0.0.1',
+          KEYPORT_REGISTRY_PORT: String(kp.registryPort),
+          KEYPORT_CERTS_DIR: kp.certsDir,
+          KEYPORT_USERNAME: alice.name,
+          KEYPORT_PASSWORD: alice.password,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c));
+      child.stderr.on('data', (c: Buffer) => (out += c));
+      child.once('close', (code) => resolve({ code, out }));
+    });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, new RegExp(`blob ${app.layerDigest.slice(0, 19)} mounted`));
+    assert.match(r.out, new RegExp(`${project}/stable/tty:1 tagged ${app.manifestDigest}`));
+    assert.match(r.out, new RegExp(`127\\.0\\.0\\.1:${kp.registryPort}/${project}/stable/tty:1 ${app.manifestDigest} \\(blobs: 0 copied, 2 mounted, 0 already there\\)`));
   });
 
   it('refuses a user without push on the destination, before anything is read or run', async (t) => {
