@@ -137,6 +137,10 @@ roff_escape() { sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/' -e 's/-/\\-/g';
   echo '.nf'
   node dist/cli.js --help | roff_escape
   echo '.fi'
+  echo '.SS keyport copy'
+  echo '.nf'
+  node dist/cli.js copy --help | roff_escape
+  echo '.fi'
   echo '.SH FILES'
   echo '.TP'
   echo '.I /etc/keyport/keyport.env'

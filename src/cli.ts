@@ -16,6 +16,7 @@ Commands:
   token      run the token server (HTTPS, default port 9002)
   registry   run the registry (HTTPS, default port 9001)
   certs      generate missing certificates and keys in the certs directory
+  copy       copy an image into this Keyport, optionally after a check ("keyport copy --help")
   config     print the effective configuration (secrets hidden)
   env        list every setting with its environment variable and default
              ("keyport env markdown" prints the README table)
@@ -29,6 +30,7 @@ Configuration comes from config/*.json, then --config, then KEYPORT_* variables.
 `;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'copy') return (await import('./copy/command.js')).runCopy(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
   let parsed;
   try {
     parsed = parseArgs({

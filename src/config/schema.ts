@@ -1,5 +1,6 @@
 import convict from 'convict';
 import { registerFormats } from './formats.js';
+import { notificationsSchema, type NotificationsConfig } from './notifications.js';
 
 registerFormats();
 
@@ -588,6 +589,7 @@ export const schema = {
       },
     },
   },
+  notifications: notificationsSchema,
 } as const;
 
 export function createConfig(env: NodeJS.ProcessEnv) {
@@ -654,6 +656,7 @@ export interface ConfigShape {
     swift: SwiftConfig;
     s3: S3Config;
   };
+  notifications: NotificationsConfig;
 }
 
 export interface SwiftConfig {

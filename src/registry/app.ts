@@ -1,5 +1,6 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import { createApp } from '../http/app.js';
+import { noEvents, type EventSink } from '../events/types.js';
 import type { Logger } from '../log/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { bearerChallenge, grants, grantsCatalog, type RequiredAccess } from './auth/access.js';
@@ -25,6 +26,8 @@ export interface RegistryDeps {
   log: Logger;
   /** Answers /healthz and, when unhealthy, makes API requests fail fast with 503. */
   health?: { healthy(): boolean; status(): unknown };
+  /** Registry events (push, pull, delete) for the notification endpoints; none by default. */
+  events?: EventSink;
 }
 
 type Operation = { handler: Handler<any>; actions: string[] | null };
@@ -123,7 +126,7 @@ export function registryApp(deps: RegistryDeps): Express {
       e.headers['Retry-After'] = '10';
       throw e;
     }
-    const ctx: Context = { route, token, driver, blobs, uploads, manifests, settings, log: req.log };
+    const ctx: Context = { route, token, driver, blobs, uploads, manifests, settings, log: req.log, events: deps.events ?? noEvents };
     await op.handler(ctx, req, res);
   });
 

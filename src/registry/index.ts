@@ -7,6 +7,7 @@ import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterWorker } from '../http/cluster.js';
 import { createStorageDriver } from '../storage/factory.js';
+import { createNotifier } from '../events/registry-notifier.js';
 import { StorageHealth } from '../storage/health.js';
 import { loadServerTls, parseCertificateBundle, type ServerTls } from '../tls/certificates.js';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -65,9 +66,11 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     health = new StorageHealth(driver, config.storage.health, log);
     health.start();
   }
+  const events = createNotifier(config, log);
   const app = registryApp({
     driver,
     health,
+    events,
     verifier,
     realm: config.realm,
     service: config.token.service,
@@ -111,6 +114,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
       clearInterval(purgeTimer);
       health?.stop();
       await closeServer(server);
+      events.close();
       if (metricsServer) await closeServer(metricsServer);
       await driver.close?.();
     },

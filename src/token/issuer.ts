@@ -63,9 +63,10 @@ export class TokenIssuer {
     return `${this.settings.service}#refresh`;
   }
 
-  async accessToken(subject: string, access: AccessEntry[]): Promise<IssuedToken> {
+  /** `userId` (the Keystone user id) travels as the `uid` claim, so registry events can name the user unambiguously. */
+  async accessToken(subject: string, access: AccessEntry[], userId?: string): Promise<IssuedToken> {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new jose.SignJWT({ access })
+    const token = await new jose.SignJWT(userId ? { access, uid: userId } : { access })
       .setProtectedHeader(this.header)
       .setIssuer(this.settings.issuer)
       .setSubject(subject)

@@ -75,7 +75,7 @@ export class TokenService {
         granted: access.map(formatScope),
     };
 
-    const issued = await this.issuer.accessToken(principal.userName, access);
+    const issued = await this.issuer.accessToken(principal.userName, access, principal.userId);
     const res: TokenResponse = { ...issued, access, audit };
     // Without a refresh token in the answer, docker stores the password (as for a plain
     // Basic registry), which podman and skopeo can read beside it.

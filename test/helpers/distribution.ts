@@ -5,12 +5,12 @@ import { request } from './http.js';
 import { freePort, tempDir } from './keyport.js';
 
 export interface DistributionOptions {
-  /** Keyport's token endpoint, e.g. https://127.0.0.1:9002/token */
-  realm: string;
-  service: string;
-  issuer: string;
+  /** Keyport's token endpoint, e.g. https://127.0.0.1:9002/token; absent: no auth (anonymous pulls and pushes). */
+  realm?: string;
+  service?: string;
+  issuer?: string;
   /** PEM bundle of token certificates Distribution trusts (Keyport's token.crt). */
-  rootCertBundle: string;
+  rootCertBundle?: string;
   /** TLS certificate and key for Distribution's own HTTPS. */
   tlsCert: string;
   tlsKey: string;
@@ -31,6 +31,11 @@ export function trustingKeyport(certsDir: string, tokenUrl: string, service: str
     tlsKey: path.join(certsDir, 'server.key'),
     tlsCa: path.join(certsDir, 'ca.crt'),
   };
+}
+
+/** Distribution without auth (an open upstream registry), serving HTTPS with the given certificates. */
+export function anonymousTls(certsDir: string): DistributionOptions {
+  return { tlsCert: path.join(certsDir, 'server.crt'), tlsKey: path.join(certsDir, 'server.key'), tlsCa: path.join(certsDir, 'ca.crt') };
 }
 
 /**
@@ -72,13 +77,13 @@ http:
   tls:
     certificate: ${this.opts.tlsCert}
     key: ${this.opts.tlsKey}
-auth:
+${this.opts.realm ? `auth:
   token:
     realm: ${this.opts.realm}
     service: ${this.opts.service}
     issuer: ${this.opts.issuer}
     rootcertbundle: ${this.opts.rootCertBundle}
-health:
+` : ''}health:
   storagedriver:
     enabled: false
 `;
@@ -94,7 +99,7 @@ health:
     for (;;) {
       try {
         const r = await request(`${this.url}/v2/`, { ca, agent: false, timeoutMs: 2000 });
-        if (r.status === 401) return this;
+        if (r.status === (this.opts.realm ? 401 : 200)) return this;
         lastError = `HTTP ${r.status}`;
       } catch (e) {
         lastError = (e as Error).message;

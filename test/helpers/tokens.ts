@@ -21,6 +21,8 @@ export interface MintOptions {
   /** Sign with another key than the registry trusts. */
   key?: crypto.KeyObject;
   cert?: crypto.X509Certificate;
+  /** More claims, e.g. the token server's uid. */
+  claims?: Record<string, unknown>;
 }
 
 /**
@@ -48,7 +50,7 @@ export class TokenMinter {
     if (mode === 'both' || mode === 'kid') header.kid = libtrustKeyId(cert.publicKey);
     if (mode === 'both' || mode === 'x5c') header.x5c = [cert.raw.toString('base64')];
     const now = Math.floor(Date.now() / 1000);
-    return new jose.SignJWT({ access: access.map((a) => ({ type: a.type ?? 'repository', name: a.name, actions: a.actions })) })
+    return new jose.SignJWT({ ...(o.claims ?? {}), access: access.map((a) => ({ type: a.type ?? 'repository', name: a.name, actions: a.actions })) })
       .setProtectedHeader(header)
       .setIssuer(o.issuer ?? this.issuer)
       .setAudience(o.audience ?? this.service)

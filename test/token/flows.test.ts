@@ -108,6 +108,7 @@ describe('GET /token', () => {
     const { payload: verified } = await jose.jwtVerify(token, cert.publicKey, { issuer: 'flows-issuer', audience: 'flows.registry' });
     assert.equal(typeof verified.aud, 'string', 'aud is one string');
     assert.equal(payload.sub, alice.name);
+    assert.equal(payload.uid, alice.id, 'the Keystone user id');
     assert.equal(payload.exp - payload.iat, 120);
     assert.ok(payload.nbf <= payload.iat);
     assert.match(payload.jti, /^[A-Za-z0-9_-]{20,}$/);

@@ -14,6 +14,8 @@ export interface VerifierSettings {
 
 export interface VerifiedToken {
   subject: string;
+  /** The Keystone user id (`uid` claim), when the token server put it in. */
+  userId?: string;
   access: AccessEntry[];
   expiresAt: number;
 }
@@ -76,6 +78,7 @@ export class TokenVerifier {
     }
     const access = parseAccess(payload.access);
     const verified: VerifiedToken = { subject: typeof payload.sub === 'string' ? payload.sub : '', access, expiresAt: payload.exp! };
+    if (typeof payload.uid === 'string') verified.userId = payload.uid;
     this.cache.set(token, verified, { ttl: Math.max(1, (verified.expiresAt + this.settings.leewaySeconds - now) * 1000) });
     return verified;
   }

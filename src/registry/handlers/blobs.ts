@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { parseDigest, type Digest } from '../../oci/reference.js';
 import { errors } from '../errors.js';
 import type { Route } from '../routes.js';
+import { BLOB_MEDIA_TYPE, notify } from '../notify.js';
 import type { Context } from './context.js';
 
 type BlobRoute = Extract<Route, { kind: 'blob' }>;
@@ -62,6 +63,7 @@ export async function getBlob(ctx: Context<BlobRoute>, req: Request, res: Respon
     res.status(200).end();
     return;
   }
+  if (!/^bytes=[1-9]/.test(req.get('range') ?? '')) notify(ctx, req, 'pull', 'blobs', { repository: ctx.route.name, digest: digest.value, mediaType: BLOB_MEDIA_TYPE, size });
   const redirect = await ctx.blobs.redirectURL(digest, 'GET');
   if (redirect) {
     res.setHeader('Location', redirect);
@@ -88,11 +90,12 @@ export async function getBlob(ctx: Context<BlobRoute>, req: Request, res: Respon
   await pipeline(await ctx.blobs.open(digest), res);
 }
 
-export async function deleteBlob(ctx: Context<BlobRoute>, _req: Request, res: Response): Promise<void> {
+export async function deleteBlob(ctx: Context<BlobRoute>, req: Request, res: Response): Promise<void> {
   if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
   const digest = blobDigest(ctx);
   if (!(await ctx.blobs.unlink(ctx.route.name, digest))) throw errors.blobUnknown(digest.value);
   res.setHeader('Docker-Content-Digest', digest.value);
   res.setHeader('Content-Length', 0);
   res.status(202).end();
+  notify(ctx, req, 'delete', 'blobs', { repository: ctx.route.name, digest: digest.value });
 }

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { EventSink } from '../../events/types.js';
 import type { Logger } from '../../log/logger.js';
 import type { VerifiedToken } from '../auth/token-verifier.js';
 import type { Route } from '../routes.js';
@@ -22,6 +23,8 @@ export interface Context<R extends Route = Route> {
   manifests: ManifestStore;
   settings: RegistrySettings;
   log: Logger;
+  /** Where pushes, pulls and deletes are reported (see src/events). */
+  events: EventSink;
 }
 
 export type Handler<R extends Route = Route> = (ctx: Context<R>, req: Request, res: Response) => Promise<void>;

@@ -6,6 +6,7 @@ import type { Route } from '../routes.js';
 import { page } from '../store/catalog.js';
 import { parseReference, pushReference, type Reference, type StoredManifest } from '../store/manifests.js';
 import { chunksOf } from '../../util/chunks.js';
+import { notify } from '../notify.js';
 import { nextLink, pageSize, type Context } from './context.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -66,6 +67,7 @@ export async function getManifest(ctx: Context<ManifestRoute>, req: Request, res
   res.status(200);
   if (req.method === 'HEAD') res.end();
   else res.end(m.body);
+  if (req.method === 'GET') notify(ctx, req, 'pull', 'manifests', { repository: ctx.route.name, digest: m.digest.value, mediaType: m.mediaType, size: m.body.length, ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) });
 }
 
 export async function putManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
@@ -77,13 +79,16 @@ export async function putManifest(ctx: Context<ManifestRoute>, req: Request, res
   if (stored.parsed.subject) res.setHeader('OCI-Subject', stored.parsed.subject.value);
   res.setHeader('Content-Length', 0);
   res.status(201).end();
+  notify(ctx, req, 'push', 'manifests', { repository: ctx.route.name, digest: stored.digest.value, mediaType: stored.mediaType, size: body.length, ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) });
 }
 
-export async function deleteManifest(ctx: Context<ManifestRoute>, _req: Request, res: Response): Promise<void> {
+export async function deleteManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
   if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
-  await ctx.manifests.delete(ctx.route.name, existingReference(ctx));
+  const ref = existingReference(ctx);
+  await ctx.manifests.delete(ctx.route.name, ref);
   res.setHeader('Content-Length', 0);
   res.status(202).end();
+  notify(ctx, req, 'delete', 'manifests', { repository: ctx.route.name, ...(ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest.value }) });
 }
 
 export async function listTags(ctx: Context<TagsRoute>, req: Request, res: Response): Promise<void> {

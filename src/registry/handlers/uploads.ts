@@ -4,6 +4,7 @@ import { grants } from '../auth/access.js';
 import { errors } from '../errors.js';
 import type { Route } from '../routes.js';
 import { isUploadId, type AppendOptions } from '../store/uploads.js';
+import { BLOB_MEDIA_TYPE, notify } from '../notify.js';
 import type { Context } from './context.js';
 
 type UploadsRoute = Extract<Route, { kind: 'uploads' }>;
@@ -68,10 +69,12 @@ export async function startUpload(ctx: Context<UploadsRoute>, req: Request, res:
     const digest = parseDigest(q.mount);
     const from = typeof q.from === 'string' ? q.from : undefined;
     if (digest && from && isValidRepositoryName(from) && grants(ctx.token.access, { type: 'repository', name: from, actions: ['pull'] })) {
-      if ((await ctx.blobs.describe(from, digest)) !== undefined) {
+      const size = await ctx.blobs.describe(from, digest);
+      if (size !== undefined) {
         await ctx.blobs.link(name, digest);
         req.resume();
-        return created(res, name, digest.value);
+        created(res, name, digest.value);
+        return notify(ctx, req, 'mount', 'blobs', { repository: name, digest: digest.value, mediaType: BLOB_MEDIA_TYPE, size, fromRepository: from });
       }
     }
   }
