@@ -4,11 +4,12 @@
  * to what the caller may pull, and anonymous pulls in configured namespaces.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { certDir, Docker, run } from '../helpers/clients.js';
 import { basic, request } from '../helpers/http.js';
 import { makeTestImage } from '../helpers/image.js';
-import { KeyportProcess, tempDir } from '../helpers/keyport.js';
+import { CLI, KeyportProcess, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
 import { RegistryClient } from '../helpers/registry.js';
 import { getToken } from '../helpers/token-client.js';
@@ -102,6 +103,38 @@ describe('GET /whoami', () => {
     const wrong = await request(`${kp!.tokenUrl}/whoami`, { ca: kp!.ca, headers: { authorization: basic(alice.name, 'nope') } });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.json().error, 'invalid_client');
+  });
+});
+
+describe('keyport whoami', () => {
+  const cli = (args: string[], env: Record<string, string>, input?: string) =>
+    spawnSync(process.execPath, [CLI, 'whoami', ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KEYPORT_PUBLIC_HOST: '127.0.0.1', KEYPORT_TOKEN_PORT: String(kp!.tokenPort), KEYPORT_CERTS_DIR: kp!.certsDir, ...env },
+      input,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+
+  live('prints the namespaces of the user logged in with --password-stdin', async () => {
+    const r = cli(['-u', alice.name, '--password-stdin'], {}, `${alice.password}\n`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^namespace  ${alice.name}/$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^${project}/\\s+project\\s+pull,push,delete\\s+.*member`, 'm'));
+  });
+
+  live('--json with KEYPORT_USERNAME and KEYPORT_PASSWORD', async () => {
+    const r = cli(['--json'], { KEYPORT_USERNAME: bob.name, KEYPORT_PASSWORD: bob.password });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).namespace, bob.name);
+  });
+
+  live('a wrong password exits 1 with the reason; no credentials and no terminal exits 1 at once', async () => {
+    const wrong = cli(['-u', alice.name, '--password-stdin'], {}, 'nope\n');
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /invalid user name or password/);
+    const none = cli([], {});
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /no credentials/);
   });
 });
 
