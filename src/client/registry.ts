@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { Descriptor } from '../oci/descriptor.js';
 import type { Readable } from 'node:stream';
 import { basicAuthorization, decodeAccess, parseChallenges, type Credentials, type GrantedAccess } from './auth.js';
 import { errorMessageOf, LoginError, RegistryRequestError } from './errors.js';
@@ -25,15 +26,7 @@ export interface Manifest {
   digest: string;
 }
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  platform?: { os?: string; architecture?: string; variant?: string };
-  urls?: string[];
-}
+export type { Descriptor };
 
 export interface RegistryClientOptions {
   /** https://host[:port] */

@@ -88,13 +88,7 @@ export function registerFormats(): void {
         throw new Error('must be a list of strings');
       }
     },
-    coerce: (v: unknown) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== '')
-        : v,
+    coerce: commaList,
   });
 
   convict.addFormat({
@@ -106,12 +100,16 @@ export function registerFormats(): void {
         if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`${JSON.stringify(v)} is not host:port`);
       }
     },
-    coerce: (v: unknown) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== '')
-        : v,
+    coerce: commaList,
   });
+}
+
+/** A comma-separated environment value as a list (a list from a file stays as it is). */
+function commaList(v: unknown): unknown {
+  return typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
+    : v;
 }

@@ -1,4 +1,5 @@
 import { parseDigest, type Digest } from '../oci/reference.js';
+import type { Descriptor } from '../oci/descriptor.js';
 import { errors } from './errors.js';
 
 export const MediaTypes = {
@@ -29,15 +30,7 @@ export function isIndexMediaType(t: string): boolean {
   return INDEX_TYPES.has(t);
 }
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  platform?: { architecture?: string; os?: string; variant?: string };
-  urls?: string[];
-}
+export type { Descriptor };
 
 /** What a descriptor points at: digest and declared size, and where it sits ("layers[2]"). */
 export interface Target {
