@@ -136,8 +136,9 @@ describe('keyport copy', () => {
     assert.match(r.stderr, /the check failed \(exit status 3\); nothing was copied/);
     assert.equal(r.result.check.exitCode, 3);
     assert.match(r.result.check.output, /found CVE-0000-0001/);
+    // The copy itself made no request to the destination; the test's own GET below is a read.
+    assert.deepEqual(requestsFor(dest), [], 'the copy never touched the destination repository');
     assert.equal((await manifestOf(dest, '1')).status, 404, 'the tag is not there');
-    assert.deepEqual(requestsFor(dest), [], 'nothing was written to the destination repository');
   });
 
   it('imports after a passing --check, then promotes candidates to stable by mounting every blob', async (t) => {
