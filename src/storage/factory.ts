@@ -1,8 +1,8 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import type { StorageDriver } from './driver.js';
-import { FilesystemDriver } from './filesystem.js';
-import { MemoryDriver } from './memory.js';
+import { FilesystemDriver } from './filesystem/driver.js';
+import { MemoryDriver } from './memory/driver.js';
 
 /** The storage driver the configuration names. */
 export async function createStorageDriver(config: Config, log: Logger): Promise<StorageDriver> {
@@ -14,11 +14,11 @@ export async function createStorageDriver(config: Config, log: Logger): Promise<
       return new MemoryDriver();
     case 'swift': {
       // Loaded on demand: a filesystem registry never pays for the cloud clients.
-      const { createSwiftDriver } = await import('./swift.js');
+      const { createSwiftDriver } = await import('./swift/driver.js');
       return createSwiftDriver(config, log);
     }
     case 's3': {
-      const { createS3Driver } = await import('./s3.js');
+      const { createS3Driver } = await import('./s3/driver.js');
       return createS3Driver(config, log);
     }
     default:

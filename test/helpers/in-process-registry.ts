@@ -16,7 +16,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { registryApp } from '../../src/registry/app.js';
 import { TokenVerifier } from '../../src/registry/auth/token-verifier.js';
 import type { RegistrySettings } from '../../src/registry/handlers/context.js';
-import { MemoryDriver } from '../../src/storage/memory.js';
+import { MemoryDriver } from '../../src/storage/memory/driver.js';
 import { createCertificate } from '../../src/tls/x509.js';
 import { request, type RequestOptions, type Response } from './http.js';
 import { TokenMinter } from './tokens.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SwiftConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
-import type { SwiftDriverOptions } from '../../src/storage/swift.js';
+import type { SwiftDriverOptions } from '../../src/storage/swift/driver.js';
 import { request } from './http.js';
 import type { SwiftService } from './services.js';
 

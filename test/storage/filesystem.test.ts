@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { FilesystemDriver } from '../../src/storage/filesystem.js';
+import { FilesystemDriver } from '../../src/storage/filesystem/driver.js';
 import { tempDir } from '../helpers/keyport.js';
 import { driverConformance } from './driver-suite.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FilesystemDriver } from '../../src/storage/filesystem.js';
+import { FilesystemDriver } from '../../src/storage/filesystem/driver.js';
 import { StorageHealth } from '../../src/storage/health.js';
-import { SwiftDriver } from '../../src/storage/swift.js';
+import { SwiftDriver } from '../../src/storage/swift/driver.js';
 import { silentServer } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
 import { swift } from '../helpers/services.js';

@@ -1,4 +1,4 @@
-import { MemoryDriver } from '../../src/storage/memory.js';
+import { MemoryDriver } from '../../src/storage/memory/driver.js';
 import { driverConformance } from './driver-suite.js';
 
 driverConformance('memory', async () => {

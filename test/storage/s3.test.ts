@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { PathNotFoundError, StorageError, StorageUnavailableError } from '../../src/storage/driver.js';
-import { S3Driver, type S3DriverOptions } from '../../src/storage/s3.js';
+import { S3Driver, type S3DriverOptions } from '../../src/storage/s3/driver.js';
 import { request } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
 import { keystone, swift, type SwiftService } from '../helpers/services.js';

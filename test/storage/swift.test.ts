@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PathNotFoundError, StorageUnavailableError } from '../../src/storage/driver.js';
-import { SwiftDriver, type SwiftDriverOptions } from '../../src/storage/swift.js';
+import { SwiftDriver, type SwiftDriverOptions } from '../../src/storage/swift/driver.js';
 import { request, silentServer } from '../helpers/http.js';
 import { freePort, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser } from '../helpers/keystone-admin.js';

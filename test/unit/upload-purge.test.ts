@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { BlobStore } from '../../src/registry/store/blobs.js';
 import { paths } from '../../src/registry/store/paths.js';
 import { UploadStore } from '../../src/registry/store/uploads.js';
-import { MemoryDriver } from '../../src/storage/memory.js';
+import { MemoryDriver } from '../../src/storage/memory/driver.js';
 
 test('abandoned upload sessions older than the limit are purged; recent ones stay', async () => {
   const driver = new MemoryDriver();

@@ -16,7 +16,7 @@ import {
   type FileWriter,
   type StorageCondition,
   type StorageDriver,
-} from './driver.js';
+} from '../driver.js';
 
 export interface FilesystemOptions {
   root: string;

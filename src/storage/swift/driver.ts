@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Config } from '../config/load.js';
-import type { SwiftConfig } from '../config/schema.js';
-import type { Logger } from '../log/logger.js';
+import type { Config } from '../../config/load.js';
+import type { SwiftConfig } from '../../config/schema.js';
+import type { Logger } from '../../log/logger.js';
 import {
   checkDirPath,
   checkPath,
@@ -13,12 +13,12 @@ import {
   type FileInfo,
   type FileWriter,
   type StorageDriver,
-} from './driver.js';
-import { createAgents, destroyAgents, type Agents } from './transport.js';
-import { discard, encodeName, runLimited, SwiftClient, unexpected } from './swift/client.js';
-import { contentTypeWithSet, newId, setOfContentType, SwiftLayout } from './swift/layout.js';
-import { tempUrl } from './swift/tempurl.js';
-import { SwiftWriter, type SegmentEntry, type WriterContext } from './swift/writer.js';
+} from '../driver.js';
+import { createAgents, destroyAgents, type Agents } from '../transport.js';
+import { discard, encodeName, runLimited, SwiftClient, unexpected } from './client.js';
+import { contentTypeWithSet, newId, setOfContentType, SwiftLayout } from './layout.js';
+import { tempUrl } from './tempurl.js';
+import { SwiftWriter, type SegmentEntry, type WriterContext } from './writer.js';
 
 export interface SwiftDriverOptions extends SwiftConfig {
   /**

@@ -18,9 +18,9 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Config } from '../config/load.js';
-import type { S3Config } from '../config/schema.js';
-import type { Logger } from '../log/logger.js';
+import type { Config } from '../../config/load.js';
+import type { S3Config } from '../../config/schema.js';
+import type { Logger } from '../../log/logger.js';
 import {
   checkDirPath,
   checkPath,
@@ -31,10 +31,10 @@ import {
   type FileInfo,
   type FileWriter,
   type StorageDriver,
-} from './driver.js';
-import { isNotFound, mapS3Error, statusOf } from './s3/errors.js';
-import { abortUpload, MIN_PART, S3Writer, STATE_META, type Part, type S3WriterContext, type UploadState } from './s3/writer.js';
-import { createAgents, destroyAgents, type Agents } from './transport.js';
+} from '../driver.js';
+import { isNotFound, mapS3Error, statusOf } from './errors.js';
+import { abortUpload, MIN_PART, S3Writer, STATE_META, type Part, type S3WriterContext, type UploadState } from './writer.js';
+import { createAgents, destroyAgents, type Agents } from '../transport.js';
 
 export interface S3DriverOptions extends S3Config {
   /** Objects above this size are moved with a multipart copy (S3 copies at most 5 GiB at once). */

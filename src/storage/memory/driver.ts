@@ -7,7 +7,7 @@ import {
   type FileInfo,
   type FileWriter,
   type StorageDriver,
-} from './driver.js';
+} from '../driver.js';
 
 interface Entry {
   chunks: Buffer[];
