@@ -2,6 +2,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import { createApp } from '../http/app.js';
 import { noEvents, type EventSink } from '../events/types.js';
 import type { Logger } from '../log/logger.js';
+import type { PullThroughCache } from '../cache/pull-through.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { bearerChallenge, grants, grantsCatalog, type RequiredAccess } from './auth/access.js';
 import { InvalidTokenError, type TokenVerifier, type VerifiedToken } from './auth/token-verifier.js';
@@ -28,6 +29,8 @@ export interface RegistryDeps {
   health?: { healthy(): boolean; status(): unknown };
   /** Registry events (push, pull, delete) for the notification endpoints; none by default. */
   events?: EventSink;
+  /** The pull-through cache for the namespaces mapped to upstream registries; none by default. */
+  cache?: PullThroughCache;
 }
 
 type Operation = { handler: Handler<any>; actions: string[] | null };
@@ -119,6 +122,7 @@ export function registryApp(deps: RegistryDeps): Express {
       res.setHeader('Allow', Object.keys(OPERATIONS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed here`, undefined, 405);
     }
+    deps.cache?.refuseWrite(route, req.method);
     const need = required(route, op.actions);
     const token = await authenticate(req, need);
     if (deps.health && !deps.health.healthy() && route.kind !== 'base') {
@@ -127,7 +131,8 @@ export function registryApp(deps: RegistryDeps): Express {
       throw e;
     }
     const ctx: Context = { route, token, driver, blobs, uploads, manifests, settings, log: req.log, events: deps.events ?? noEvents };
-    await op.handler(ctx, req, res);
+    if (deps.cache?.enabled) await deps.cache.handle(ctx, req, res, op.handler);
+    else await op.handler(ctx, req, res);
   });
 
   app.use((_req: Request, res: Response) => {
