@@ -316,6 +316,10 @@ export class PullThroughCache {
     const { stream, size } = await m.client.getBlob(m.remote, digest.value);
     const id = await this.uploads.start(name);
     const sink = new PassThrough({ highWaterMark: 1 << 20 });
+    // The upload reports a destroyed sink through its promise; the upload may not be
+    // reading yet (it opens its session first), so the stream's own error event must
+    // not go unheard.
+    sink.on('error', () => undefined);
     let storeError: unknown;
     const stored = this.uploads.finish(name, id, digest, sink, size !== undefined && Number.isSafeInteger(size) ? { length: size } : {}).catch((e) => {
       storeError = e;
@@ -331,12 +335,17 @@ export class PullThroughCache {
       client.once('close', () => (client = undefined));
     }
     const hash = crypto.createHash(digest.algorithm);
+    // The client gets each chunk once the next one arrived; the last one only after the
+    // digest checked out, so a client is never handed a complete blob that is not what
+    // its digest names.
+    let held: Buffer | undefined;
     try {
       for await (const chunk of chunksOf(stream)) {
         hash.update(chunk);
         const waits: Array<Promise<unknown>> = [];
         if (storeError === undefined && !sink.write(chunk)) waits.push(drained(sink, stored));
-        if (client && !client.write(chunk)) waits.push(drained(client));
+        if (client && held && !client.write(held)) waits.push(drained(client));
+        held = chunk;
         if (waits.length) await Promise.all(waits);
       }
     } catch (e) {
@@ -354,7 +363,7 @@ export class PullThroughCache {
       throw e;
     }
     sink.end();
-    client?.end();
+    client?.end(held);
     await stored;
     if (storeError !== undefined) {
       ctx.log.warn({ repository: name, digest: digest.value, err: (storeError as Error).message }, 'served a blob from upstream but could not store it');
