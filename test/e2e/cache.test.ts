@@ -13,14 +13,15 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { ensureCertificates } from '../../src/tls/certificates.js';
-import { certDir, must, run } from '../helpers/clients.js';
+import { certDir, Docker, must, Podman, run } from '../helpers/clients.js';
 import { anonymousTls, DistributionProcess } from '../helpers/distribution.js';
 import { request } from '../helpers/http.js';
 import { makeTestImage, type TestImage } from '../helpers/image.js';
-import { KeyportProcess, tempDir } from '../helpers/keyport.js';
+import { freePort, KeyportProcess, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
 import { makeMultiPlatformImage, type MultiPlatformImage } from '../helpers/multi-platform.js';
-import { keystone, keystoneEnv } from '../helpers/services.js';
+import { scrapeMetrics } from '../helpers/registry.js';
+import { dockerd, keystone, keystoneEnv, type DockerdService } from '../helpers/services.js';
 import { TokenMinter } from '../helpers/tokens.js';
 
 const ACCEPT = [
@@ -32,6 +33,14 @@ const ACCEPT = [
 
 const sfx = KeystoneAdmin.suffix();
 let kp: KeyportProcess;
+/** A second Keyport with token auth: the upstream of kp-up/, so the bearer flow meets a real token server. */
+let kpUp: KeyportProcess;
+let bob: TestUser;
+let dd: DockerdService | undefined;
+let metricsPort: number;
+/** Event envelopes the registry delivered to the test's receiver. */
+const events: any[] = [];
+let receiver: http.Server;
 let dist: DistributionProcess;
 let distTrust: string;
 let alice: TestUser;
@@ -108,8 +117,10 @@ before(async (t) => {
     if (process.env.CI) throw new Error('docker-registry is not installed');
     return;
   }
+  dd = dockerd(t as unknown as TestContext);
   const admin = new KeystoneAdmin(ks);
   alice = await makeUser(admin, `alice-${sfx}`);
+  bob = await makeUser(admin, `bob-${sfx}`);
 
   const upstreamCerts = tempDir('upstream-certs');
   ensureCertificates({ certsDir: upstreamCerts, names: [], tokenKeyType: 'ec' });
@@ -125,12 +136,41 @@ before(async (t) => {
   pushUpstream([`oci:${app.ociDir}:latest`, 'library/moving:1']);
   stub = await startStub();
 
+  // The second upstream: a Keyport whose bob holds an image only bob may pull.
+  kpUp = await new KeyportProcess({ command: 'start', env: keystoneEnv(ks) }).start();
+  must(
+    run('skopeo', ['copy', '--dest-cert-dir', certDir(kpUp.ca), '--dest-creds', `${bob.name}:${bob.password}`, `oci:${app.ociDir}:latest`, `docker://127.0.0.1:${kpUp.registryPort}/${bob.name}/app:1`]),
+    'push to the Keyport upstream',
+  );
+  const passwordFile = path.join(tempDir('secret'), 'bob.password');
+  fs.writeFileSync(passwordFile, `${bob.password}\n`, { mode: 0o600 });
+
+  receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      events.push(...JSON.parse(Buffer.concat(chunks).toString('utf8')).events);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  metricsPort = await freePort();
+
   const upstreams = [
     { namespace: 'cache-ns', url: dist.url, caFile: distCa, tagTtl: 3600 },
     { namespace: 'cache-short', url: dist.url, caFile: distCa, tagTtl: 2 },
     { namespace: 'stub', url: `http://127.0.0.1:${stub.port}` },
+    { namespace: 'kp-up', url: kpUp.registryUrl, caFile: path.join(kpUp.certsDir, 'ca.crt'), username: bob.name, passwordFile },
   ];
-  kp = await new KeyportProcess({ command: 'start', env: { ...keystoneEnv(ks), KEYPORT_UPSTREAMS: JSON.stringify(upstreams) } }).start();
+  kp = await new KeyportProcess({
+    command: 'start',
+    env: {
+      ...keystoneEnv(ks),
+      KEYPORT_UPSTREAMS: JSON.stringify(upstreams),
+      KEYPORT_REGISTRY_METRICS_PORT: String(metricsPort),
+      KEYPORT_NOTIFICATION_ENDPOINTS: JSON.stringify([{ name: 'rx', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, backoff: 100 }]),
+    },
+  }).start();
   minter = new TokenMinter(kp.certsDir);
   ready = true;
 });
@@ -138,7 +178,9 @@ before(async (t) => {
 after(async () => {
   await dist?.stop();
   await kp?.stop();
+  await kpUp?.stop();
   await stub?.close();
+  receiver?.close();
 });
 
 /** skopeo copy into the upstream, trusting its CA. */
@@ -316,6 +358,54 @@ describe('pull-through cache', () => {
     assert.deepEqual(fs.existsSync(uploads) ? fs.readdirSync(uploads) : [], [], 'and no upload session is left holding them');
   });
 
+  it('podman and docker pull through the cache; docker takes its platform from the cached index', async (t) => {
+    if (!ready) return t.skip('services unavailable');
+    const reg = `127.0.0.1:${kp.registryPort}`;
+    const p = new Podman();
+    const certs = certDir(kp.ca);
+    must(p.run(['login', '--cert-dir', certs, '-u', alice.name, '--password-stdin', reg], alice.password), 'podman login');
+    must(p.run(['pull', '--cert-dir', certs, `${reg}/cache-ns/library/app:1`]), 'podman pull');
+    const inspected = JSON.parse(must(p.run(['image', 'inspect', `${reg}/cache-ns/library/app:1`]), 'podman image inspect'));
+    assert.equal(inspected[0].Digest, app.manifestDigest);
+    if (!dd) {
+      if (process.env.CI) throw new Error('dockerd is not available');
+      return;
+    }
+    const d = new Docker(dd.socket);
+    must(d.run(['login', reg, '-u', alice.name, '--password-stdin'], `${alice.password}\n`), 'docker login');
+    const out = must(d.run(['pull', `${reg}/cache-ns/library/multi:1`]), 'docker pull of a multi-platform image');
+    assert.match(out, new RegExp(`Digest: ${multi.indexDigest}`), 'docker sees the upstream index digest');
+  });
+
+  it('follows the bearer flow of a Keyport upstream, logged in with the configured user', async (t) => {
+    if (!ready) return t.skip('services unavailable');
+    const r = await pull(`kp-up/${bob.name}/app`, 'manifests/1');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['docker-content-digest'], app.manifestDigest);
+    const out = tempDir('via-keyport');
+    must(skopeo(['copy', `docker://127.0.0.1:${kp.registryPort}/kp-up/${bob.name}/app:1`, `oci:${out}:app`]), 'skopeo copy from a Keyport upstream');
+    const audit = kpUp.logLines().filter((l) => l.msg === 'token issued' && l.user === bob.name && (l.granted ?? []).includes(`repository:${bob.name}/app:pull`));
+    assert.ok(audit.length >= 1, 'the upstream token server issued bob a pull token');
+    assert.ok(!kp.logText().includes(bob.password), 'the upstream password is never logged');
+  });
+
+  it('reports fetches from the upstream as events and counts the cache in metrics', async (t) => {
+    if (!ready) return t.skip('services unavailable');
+    const deadline = Date.now() + 10_000;
+    const fetched = () => events.filter((e) => e.action === 'fetch' && e.target.repository === 'cache-ns/library/app');
+    while (fetched().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const manifest = fetched().find((e) => e.target.tag === '1');
+    assert.ok(manifest, JSON.stringify(events.map((e) => [e.action, e.target.repository, e.target.tag])));
+    assert.equal(manifest.target.digest, app.manifestDigest);
+    assert.equal(manifest.target.upstream, dist.url);
+    assert.equal(manifest.actor.name, alice.name);
+    assert.ok(fetched().some((e) => e.target.digest === app.layerDigest), 'the layer fetch too');
+    const m = await scrapeMetrics(`https://127.0.0.1:${metricsPort}/metrics`, kp.ca);
+    assert.ok(m.value('keyport_cache_requests_total', { upstream: 'cache-ns', kind: 'blob', result: 'miss' }) >= 2);
+    assert.ok(m.value('keyport_cache_requests_total', { upstream: 'cache-ns', kind: 'blob', result: 'hit' }) >= 2);
+    assert.equal(m.value('keyport_cache_upstream_requests_total', { upstream: 'cache-ns', kind: 'manifest' }) >= 1, true);
+  });
+
   it('with the upstream stopped: cached images still pull, uncached ones get 503 naming the upstream', async (t) => {
     if (!ready) return t.skip('services unavailable');
     await dist.stop();
@@ -327,6 +417,8 @@ describe('pull-through cache', () => {
     assert.equal(stale.status, 200, stale.text);
     assert.equal(stale.headers['docker-content-digest'], big.manifestDigest);
     assert.ok(kp.logLines().some((l) => l.msg === 'upstream unavailable; serving the cached tag' && l.level >= 40));
+    const m = await scrapeMetrics(`https://127.0.0.1:${metricsPort}/metrics`, kp.ca);
+    assert.ok(m.value('keyport_cache_stale_served_total', { upstream: 'cache-short' }) >= 1);
 
     const r = await pull('cache-ns/library/uncached', 'manifests/1');
     assert.equal(r.status, 503, r.text);
