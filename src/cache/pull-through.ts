@@ -167,9 +167,12 @@ export class PullThroughCache {
     }
     // Cached but due for a check.
     try {
-      await this.fly(m, 'manifest', `${name}:${ref.tag}`, () => this.revalidate(ctx, req, m, name, ref.tag, local));
+      await this.fly(m, 'manifest', `${name}:${ref.tag}`, () => this.revalidate(ctx, req, m, name, ref.tag, local), false);
     } catch (e) {
-      if (!isUpstreamOutage(e)) throw e;
+      if (!isUpstreamOutage(e)) {
+        this.count(m, 'manifest', 'error');
+        throw e;
+      }
       this.count(m, 'manifest', 'stale');
       this.metrics.staleServed.inc({ upstream: m.upstream.namespace });
       ctx.log.warn({ upstream: m.upstream.url, repository: name, tag: ref.tag, err: (e as Error).message }, 'upstream unavailable; serving the cached tag');
@@ -178,14 +181,18 @@ export class PullThroughCache {
     return this.manifests.resolve(name, ref);
   }
 
-  /** Runs a fetch as one flight per key; a joiner waits for it, and counts as a hit once it landed. */
-  private async fly(m: Mapped, kind: 'manifest' | 'blob', key: string, work: () => Promise<void>): Promise<void> {
+  /**
+   * Runs a fetch as one flight per key; a joiner waits for it, and counts as a hit once
+   * it landed. A failed flight counts as an error unless the caller serves cached
+   * content instead (`countFailure: false`; it counts that itself).
+   */
+  private async fly(m: Mapped, kind: 'manifest' | 'blob', key: string, work: () => Promise<void>, countFailure = true): Promise<void> {
     const flights = kind === 'manifest' ? this.manifestFlights : this.blobFlights;
     const { promise, joined } = flights.run(key, work);
     try {
       await promise;
     } catch (e) {
-      if (!joined) this.count(m, kind, isUpstreamOutage(e) ? 'stale' : 'error');
+      if (countFailure) this.count(m, kind, 'error');
       throw e;
     }
     if (joined) this.count(m, kind, 'hit');
@@ -291,7 +298,7 @@ export class PullThroughCache {
     try {
       await promise;
     } catch (e) {
-      if (!joined) this.count(m, 'blob', isUpstreamOutage(e) ? 'stale' : 'error');
+      this.count(m, 'blob', 'error');
       if (!joined && streamTo && res.headersSent) {
         // The client has headers and some bytes; cutting the connection is all that is left.
         ctx.log.warn({ upstream: m.upstream.url, repository: name, digest: digest.value, err: (e as Error).message }, 'cache fetch of a blob failed mid-transfer');
