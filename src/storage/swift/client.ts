@@ -2,7 +2,7 @@ import axios, { type AxiosInstance, type AxiosResponse, type ResponseType } from
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import { StorageError, StorageUnavailableError } from '../driver.js';
-import { isNetworkError, type Agents } from '../transport.js';
+import { isTransportError, type Agents } from '../transport.js';
 import { SwiftAuthenticator, type SwiftAuthOptions, type SwiftSession } from './auth.js';
 
 export interface SwiftRequest {
@@ -32,6 +32,11 @@ export interface SwiftCapabilities {
 }
 
 const LISTING_LIMIT = 10_000;
+/** Logins tried for one request before a 401 is reported as the store being unavailable. */
+const RELOGINS = 4;
+const RELOGIN_BACKOFF_MS = 250;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Object names in URLs: each '/'-separated part percent-encoded, the slashes kept.
@@ -80,19 +85,38 @@ export class SwiftClient {
   }
 
   /**
-   * Sends a request with the current token; on 401 logs in again and repeats it once
-   * (bodies are Buffers, so they can be sent twice). Streamed responses are returned as
-   * soon as the headers arrive, with the timeout then lifted: the caller's consumer sets
-   * the pace of the body.
+   * Sends a request with the current token. Streamed responses are returned as soon as the
+   * headers arrive, with the timeout then lifted: the caller's consumer sets the pace of the
+   * body. Bodies are Buffers, so a request can be sent again.
+   *
+   * Re-login: a 401 means the token died (expired, revoked, or a tempauth token handed out
+   * just before its end). The session is dropped and the request repeated with a new login;
+   * concurrent requests that hit the same 401 share that one login (the authenticator keeps
+   * one pending login). A fresh token can itself be refused once more: a tempauth login can
+   * return the cached token that expires a moment later, and a proxy's token cache can still
+   * hold a revocation of a token issued in the same second. So a refused fresh token is
+   * retried after a short back-off, and a login that hands back the token just refused is
+   * not used (the authenticator is told to log in again). Only when RELOGINS attempts all
+   * fail is the store reported unavailable: a healthy Swift never turns into an error.
    */
   async request(req: SwiftRequest): Promise<AxiosResponse> {
+    let refused: string | undefined;
     for (let attempt = 0; ; attempt++) {
-      const session = await this.auth.session();
-      const res = await this.send(session, req);
-      if (res.status === 401 && attempt === 0) {
-        discard(res);
-        this.log.info({ status: 401 }, 'swift: token rejected, logging in again');
+      let session = await this.auth.session();
+      if (refused !== undefined && session.token === refused) {
         this.auth.invalidate(session);
+        session = await this.auth.session();
+      }
+      const res = await this.send(session, req);
+      if (res.status === 401 && attempt < RELOGINS) {
+        discard(res);
+        refused = session.token;
+        this.auth.invalidate(session);
+        if (attempt === 0) this.log.info({ status: 401 }, 'swift: token rejected, logging in again');
+        else {
+          this.log.warn({ status: 401, attempt }, 'swift: a fresh token was rejected too; retrying after a pause');
+          await sleep(RELOGIN_BACKOFF_MS * 2 ** (attempt - 1));
+        }
         continue;
       }
       if (res.status >= 500 || res.status === 401) {
@@ -118,7 +142,9 @@ export class SwiftClient {
         signal: ac.signal,
       });
     } catch (e) {
-      if (isNetworkError(e) || ac.signal.aborted) {
+      // Any failure of the exchange (refused, reset, timed out, an answer that is not HTTP)
+      // means Swift is unavailable to this request: 503 for the client, never 500.
+      if (isTransportError(e) || ac.signal.aborted) {
         throw new StorageUnavailableError(`swift ${req.method} ${req.object ?? '(account)'} failed: ${(e as Error).message}`);
       }
       throw e;
@@ -209,7 +235,7 @@ export class SwiftClient {
         bulkDelete: info.bulk_delete ? { maxDeletesPerRequest: info.bulk_delete.max_deletes_per_request ?? 1000 } : undefined,
       };
     } catch (e) {
-      if (isNetworkError(e)) throw new StorageUnavailableError(`swift /info unreachable: ${(e as Error).message}`);
+      if (isTransportError(e)) throw new StorageUnavailableError(`swift /info unreachable: ${(e as Error).message}`);
       return fallback;
     }
   }
