@@ -369,7 +369,8 @@ describe('swift driver', () => {
     await d.putContent('/faults/kept', Buffer.from('kept'));
     for (const name of ['garbage', 'cut']) {
       await assert.rejects(d.getContent(`/faults/${name}`), StorageUnavailableError, `GET ${name}`);
-      await assert.rejects(d.stat(`/faults/${name}`), StorageUnavailableError, `HEAD ${name}`);
+      // (A HEAD's answer is complete with its headers, so a cut body is no fault for it.)
+      if (name === 'garbage') await assert.rejects(d.stat(`/faults/${name}`), StorageUnavailableError, `HEAD ${name}`);
       await assert.rejects(d.putContent(`/faults/${name}`, Buffer.from('x')), StorageUnavailableError, `PUT ${name}`);
       await assert.rejects(
         (async () => {
@@ -380,6 +381,21 @@ describe('swift driver', () => {
       );
       // The fault was one exchange's: the next request is served.
       assert.equal((await d.getContent('/faults/kept')).toString(), 'kept');
+    }
+  });
+
+  it('a HEAD refused with an expired token (Swift answers it with a stray chunk) logs in again and is answered', async (t) => {
+    const sw = swift(t);
+    if (!sw) return;
+    const d = all.make(swiftOptions(sw));
+    await d.putContent('/head401/a', Buffer.from('abc'));
+    for (let i = 0; i < 3; i++) {
+      // A token Swift does not know, as after an expiry: the HEAD gets 401 with
+      // "Transfer-Encoding: chunked" and a terminating chunk that a HEAD answer must not have.
+      const session = await d.client.auth.session();
+      session.token = `AUTH_tk${crypto.randomBytes(16).toString('hex')}`;
+      assert.equal((await d.stat('/head401/a')).size, 3);
+      await assert.rejects(d.stat('/head401/missing'), PathNotFoundError);
     }
   });
 

@@ -142,6 +142,8 @@ export class SwiftClient {
         signal: ac.signal,
       });
     } catch (e) {
+      const answered = req.method === 'HEAD' ? headAnswer(e) : undefined;
+      if (answered) return answered;
       // Any failure of the exchange (refused, reset, timed out, an answer that is not HTTP)
       // means Swift is unavailable to this request: 503 for the client, never 500.
       if (isTransportError(e) || ac.signal.aborted) {
@@ -239,6 +241,22 @@ export class SwiftClient {
       return fallback;
     }
   }
+}
+
+/**
+ * The answer to a HEAD whose headers arrived complete before the parser failed. Swift's
+ * proxy answers a HEAD it refuses (401) with `Transfer-Encoding: chunked` and then sends
+ * the terminating chunk, although a HEAD answer has no body; Node reads those five bytes
+ * as the start of the next response and fails the exchange with a parse error after the
+ * response (status and headers, all a HEAD carries) was already in. That answer is the
+ * real one; the connection is closed by Node and not reused.
+ */
+function headAnswer(e: unknown): AxiosResponse | undefined {
+  const err = e as { code?: string; request?: { res?: { statusCode?: number; headers?: Record<string, unknown> } }; config?: unknown };
+  if (!/^HPE_/.test(err?.code ?? '')) return undefined;
+  const res = err.request?.res;
+  if (!res?.statusCode) return undefined;
+  return { status: res.statusCode, statusText: '', headers: res.headers ?? {}, data: undefined, config: err.config } as AxiosResponse;
 }
 
 /** Releases a response's socket when its body is not wanted. */
