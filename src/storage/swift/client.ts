@@ -190,23 +190,42 @@ export class SwiftClient {
     });
   }
 
+  /**
+   * One bulk-delete request. The proxy checks the token for every object it deletes, so a
+   * token that expires while a large batch runs makes the rest fail with 401 inside a 200
+   * answer: those objects are retried with a new login, like a 401 on any request.
+   */
   private async bulkDelete(names: string[]): Promise<void> {
-    const body = names.map((n) => `/${encodeURIComponent(this.container)}/${encodeName(n)}`).join('\n');
-    const res = await this.request({
-      method: 'POST',
-      object: null,
-      query: { 'bulk-delete': 'true' },
-      headers: { 'Content-Type': 'text/plain', Accept: 'application/json' },
-      body,
-      responseType: 'json',
-    });
-    if (res.status >= 300) throw unexpected('bulk delete', `${names.length} objects`, res);
-    // Bulk delete answers 200 and reports per-object failures in the body.
-    const r = res.data as { 'Response Status'?: string; Errors?: Array<[string, string]> } | undefined;
-    const errors = (r?.Errors ?? []).filter(([, status]) => !status.startsWith('404'));
-    if (errors.length) {
+    let left = names;
+    for (let attempt = 0; ; attempt++) {
+      const session = await this.auth.session();
+      const body = left.map((n) => `/${encodeURIComponent(this.container)}/${encodeName(n)}`).join('\n');
+      const res = await this.request({
+        method: 'POST',
+        object: null,
+        query: { 'bulk-delete': 'true' },
+        headers: { 'Content-Type': 'text/plain', Accept: 'application/json' },
+        body,
+        responseType: 'json',
+      });
+      if (res.status >= 300) throw unexpected('bulk delete', `${left.length} objects`, res);
+      // Bulk delete answers 200 and reports per-object failures in the body.
+      const r = res.data as { 'Response Status'?: string; Errors?: Array<[string, string]> } | undefined;
+      const errors = (r?.Errors ?? []).filter(([, status]) => !status.startsWith('404'));
+      if (errors.length === 0) return;
+      const refused = errors.filter(([, status]) => status.startsWith('401'));
+      if (refused.length === errors.length && attempt < RELOGINS) {
+        this.auth.invalidate(session);
+        const prefix = `/${encodeURIComponent(this.container)}/`;
+        const again = new Set(refused.map(([ref]) => ref));
+        const matched = left.filter((n) => again.has(`${prefix}${encodeName(n)}`) || again.has(`/${this.container}/${n}`));
+        // Names that cannot be matched: send the whole batch again (deleting twice is harmless).
+        if (matched.length > 0) left = matched;
+        if (attempt > 0) await sleep(RELOGIN_BACKOFF_MS * 2 ** (attempt - 1));
+        continue;
+      }
       const first = errors[0]!;
-      const unavailable = errors.some(([, s]) => s.startsWith('5'));
+      const unavailable = errors.some(([, s]) => s.startsWith('5') || s.startsWith('401'));
       const msg = `swift bulk delete failed for ${errors.length} objects, e.g. ${first[0]}: ${first[1]}`;
       throw unavailable ? new StorageUnavailableError(msg) : new StorageError(msg);
     }
