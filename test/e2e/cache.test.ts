@@ -15,7 +15,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { ensureCertificates } from '../../src/tls/certificates.js';
 import { certDir, Docker, must, Podman, run } from '../helpers/clients.js';
 import { anonymousTls, DistributionProcess } from '../helpers/distribution.js';
-import { request } from '../helpers/http.js';
+import { basic, request } from '../helpers/http.js';
 import { makeTestImage, type TestImage } from '../helpers/image.js';
 import { freePort, KeyportProcess, tempDir } from '../helpers/keyport.js';
 import { KeystoneAdmin, makeUser, type TestUser } from '../helpers/keystone-admin.js';
@@ -297,6 +297,11 @@ describe('pull-through cache', () => {
     assert.notEqual(refused.code, 0);
     assert.match(refused.out, /denied/i);
     must(run('skopeo', ['copy', '--dest-cert-dir', trust, '--dest-creds', creds, `oci:${app.ociDir}:latest`, `docker://127.0.0.1:${kp.registryPort}/${alice.name}/app:1`]), 'push to the own namespace');
+
+    // whoami tells alice what she may do there.
+    const who = await request(`${kp.tokenUrl}/whoami`, { ca: kp.ca, headers: { authorization: basic(alice.name, alice.password) } });
+    assert.equal(who.status, 200, who.text);
+    assert.deepEqual(who.json().namespaces.find((n: { namespace: string }) => n.namespace === 'cache-ns'), { namespace: 'cache-ns', kind: 'cache', actions: ['pull'] });
   });
 
   it('follows a moved upstream tag after tagTtl, and not before', async (t) => {
