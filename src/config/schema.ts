@@ -334,6 +334,32 @@ export const schema = {
         env: 'KEYPORT_STORAGE_HEALTH_THRESHOLD',
       },
     },
+    gc: {
+      interval: {
+        doc: 'Seconds between scheduled online garbage collections inside the registry; 0: off (run `keyport gc` instead). Instances sharing a store take turns through a lease in the store.',
+        format: 'nat',
+        default: 0,
+        env: 'KEYPORT_STORAGE_GC_INTERVAL',
+      },
+      deleteUntagged: {
+        doc: 'Scheduled GC also deletes manifests no tag reaches (images pushed by digest only, after the grace period), as `keyport gc --delete-untagged`.',
+        format: 'flag',
+        default: false,
+        env: 'KEYPORT_STORAGE_GC_DELETE_UNTAGGED',
+      },
+      grace: {
+        doc: 'Seconds a blob, link or manifest written before a GC starts stays safe from it, so pushes in progress keep their layers.',
+        format: 'nat',
+        default: 3600,
+        env: 'KEYPORT_STORAGE_GC_GRACE',
+      },
+      leaseTtl: {
+        doc: 'Seconds the GC lease lasts without a heartbeat: how long a killed GC blocks the next one.',
+        format: 'positive-int',
+        default: 60,
+        env: 'KEYPORT_STORAGE_GC_LEASE_TTL',
+      },
+    },
     swift: {
       authUrl: {
         doc: 'Swift driver: authentication URL: Keystone (https://keystone:5000/v3 or .../v2.0) or Swift v1 auth (https://swift:8080/auth/v1.0).',
@@ -653,6 +679,7 @@ export interface ConfigShape {
     root: string;
     fsync: boolean;
     health: { enabled: boolean; interval: number; threshold: number };
+    gc: { interval: number; deleteUntagged: boolean; grace: number; leaseTtl: number };
     swift: SwiftConfig;
     s3: S3Config;
   };
