@@ -353,6 +353,12 @@ export const schema = {
         default: 3600,
         env: 'KEYPORT_STORAGE_GC_GRACE',
       },
+      claimWindow: {
+        doc: 'Seconds a manifest push\'s claim on the blobs it references keeps them from any GC, so a push racing a sweep keeps its blobs. Must be the same on every instance and well above the longest manifest PUT plus clock differences between hosts.',
+        format: 'positive-int',
+        default: 900,
+        env: 'KEYPORT_STORAGE_GC_CLAIM_WINDOW',
+      },
       leaseTtl: {
         doc: 'Seconds the GC lease lasts without a heartbeat: how long a killed GC blocks the next one.',
         format: 'positive-int',
@@ -679,7 +685,7 @@ export interface ConfigShape {
     root: string;
     fsync: boolean;
     health: { enabled: boolean; interval: number; threshold: number };
-    gc: { interval: number; deleteUntagged: boolean; grace: number; leaseTtl: number };
+    gc: { interval: number; deleteUntagged: boolean; grace: number; claimWindow: number; leaseTtl: number };
     swift: SwiftConfig;
     s3: S3Config;
   };

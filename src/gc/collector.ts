@@ -5,7 +5,7 @@ import { paths } from '../registry/store/paths.js';
 import { PathNotFoundError, StorageError, type StorageDriver } from '../storage/driver.js';
 import type { Lease } from './lease.js';
 import { keyportPaths } from './paths.js';
-import { limited, MARKER_WINDOW_MS, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
+import { DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
 
 export interface GcOptions {
   dryRun: boolean;
@@ -13,6 +13,8 @@ export interface GcOptions {
   deleteUntagged: boolean;
   /** Blobs, links and revisions written less than this long before the mark are kept. */
   graceMs: number;
+  /** storage.gc.claimWindow in ms: how recent an in-use marker must be to keep its digest. */
+  claimWindowMs?: number;
   /** Held for the whole run; checked before every destructive step. */
   lease?: Lease;
   onProgress?: (phase: string, done: number, total: number) => void;
@@ -234,7 +236,7 @@ export class Collector {
   private async claimedSinceMark(d: Digest): Promise<boolean> {
     try {
       const st = await this.driver.stat(keyportPaths.inUse(d));
-      return st.modTime.getTime() >= this.markStart - MARKER_WINDOW_MS;
+      return st.modTime.getTime() >= this.markStart - (this.opts.claimWindowMs ?? DEFAULT_CLAIM_WINDOW_MS);
     } catch (e) {
       if (e instanceof PathNotFoundError) return false;
       throw e;

@@ -96,6 +96,7 @@ export async function runGcCommand(argv: string[], io: GcIo): Promise<number> {
         deleteUntagged: !!values['delete-untagged'],
         graceSeconds: grace,
         leaseTtlSeconds: config.storage.gc.leaseTtl,
+        claimWindowSeconds: config.storage.gc.claimWindow,
         trigger: 'cli',
         onProgress: progress,
       },

@@ -19,8 +19,8 @@ import { keyportPaths } from './paths.js';
  *   G1. mark: from tags (and untagged revisions, unless --delete-untagged) compute the
  *       live set, reading the store after S;
  *   G2. write a tombstone for d;
- *   G3. re-check: a marker for d with mtime >= S - MARKER_WINDOW, or a layer link or
- *       blob written within the grace period, keeps d (its tombstone is removed);
+ *   G3. re-check: a marker for d with mtime >= S - MARKER_WINDOW keeps d (its
+ *       tombstone is removed);
  *   G4. delete d (blob data, links, revision), then its marker and tombstone, all
  *       within TOMBSTONE_BOUND of G2, else write the tombstones again and redo G3.
  *
@@ -28,7 +28,8 @@ import { keyportPaths } from './paths.js';
  * that deletes d. If P3 happened before G1 read P's repository, the mark saw the
  * manifest and d is live: not a candidate. Otherwise P3 came after S, so P1 came after
  * S - PUSH_BOUND, which is after S - MARKER_WINDOW (the difference absorbs clock
- * differences between instances and the store). Now order P1 against G3:
+ * differences between instances and the store; PUSH_BOUND is a third of the
+ * window, leaving two thirds for clock differences). Now order P1 against G3:
  *   - P1 before G3: G3 finds the marker, fresh enough, and keeps d. Contradiction.
  *   - P1 after G3: then P2 comes after G3, hence after G2, so P2 either sees the
  *     tombstone (fresh: GC deletes within TOMBSTONE_BOUND, well under TOMBSTONE_TTL)
@@ -40,19 +41,34 @@ import { keyportPaths } from './paths.js';
  * written since S - grace is never a candidate. Blob data lives under the repository's
  * _uploads until the digest checks out, so an open upload session holds no blob.
  *
+ * The price: a blob a manifest push referenced less than MARKER_WINDOW ago is kept
+ * even when that manifest was deleted since, so the effective grace period for such
+ * blobs is at least the claim window (15 minutes by default, below the default grace).
+ *
  * Leftovers are bounded: a marker is removed when its digest is deleted, and a stale
  * one (older than MARKER_WINDOW) keeps nothing; a tombstone left by a GC killed
  * between G2 and G4 is ignored by pushes after TOMBSTONE_TTL and removed by the next
  * run.
  */
-export const PUSH_BOUND_MS = 5 * 60_000;
-export const MARKER_WINDOW_MS = 15 * 60_000;
+/** MARKER_WINDOW (storage.gc.claimWindow) by default; PUSH_BOUND is a third of it. */
+export const DEFAULT_CLAIM_WINDOW_MS = 15 * 60_000;
 export const TOMBSTONE_BOUND_MS = 4 * 60_000;
 export const TOMBSTONE_TTL_MS = 10 * 60_000;
 
+export function pushBoundMs(claimWindowMs: number): number {
+  return Math.floor(claimWindowMs / 3);
+}
+
 /** The push side of the protocol (P1, P2 and the PUSH_BOUND check before P3). */
 export class InUseMarkers {
-  constructor(private readonly driver: StorageDriver) {}
+  private readonly pushBound: number;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    claimWindowMs = DEFAULT_CLAIM_WINDOW_MS,
+  ) {
+    this.pushBound = pushBoundMs(claimWindowMs);
+  }
 
   /** P1 and P2; returns when the markers were written, for `stillFresh`. */
   async claim(digests: Digest[]): Promise<number> {
@@ -68,7 +84,7 @@ export class InUseMarkers {
 
   /** The bound between P1 and P3: past it the markers may no longer protect the push. */
   stillFresh(claimedAt: number): boolean {
-    return Date.now() - claimedAt < PUSH_BOUND_MS;
+    return Date.now() - claimedAt < this.pushBound;
   }
 
   private async condemned(d: Digest): Promise<boolean> {

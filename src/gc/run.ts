@@ -8,6 +8,7 @@ export interface GcRunOptions {
   deleteUntagged: boolean;
   graceSeconds: number;
   leaseTtlSeconds: number;
+  claimWindowSeconds: number;
   /** Who runs it, in the lease record and the audit line ('cli', 'schedule'). */
   trigger: string;
   onProgress?: (phase: string, done: number, total: number) => void;
@@ -25,6 +26,7 @@ export async function runGc(driver: StorageDriver, opts: GcRunOptions, log: Logg
       dryRun: opts.dryRun,
       deleteUntagged: opts.deleteUntagged,
       graceMs: opts.graceSeconds * 1000,
+      claimWindowMs: opts.claimWindowSeconds * 1000,
       lease,
       onProgress: opts.onProgress,
     }).run();

@@ -74,7 +74,11 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     verifier,
     realm: config.realm,
     service: config.token.service,
-    settings: { deleteEnabled: config.registry.deleteEnabled, maxManifestSize: config.registry.maxManifestSize },
+    settings: {
+      deleteEnabled: config.registry.deleteEnabled,
+      maxManifestSize: config.registry.maxManifestSize,
+      gcClaimWindowMs: config.storage.gc.claimWindow * 1000,
+    },
     log,
   });
   const server = await listenHttps(app, {

@@ -57,8 +57,9 @@ export class ManifestStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
+    gcClaimWindowMs?: number,
   ) {
-    this.inUse = new InUseMarkers(driver);
+    this.inUse = new InUseMarkers(driver, gcClaimWindowMs);
   }
 
   async put(name: string, ref: Reference, body: Buffer, contentType: string | undefined): Promise<StoredManifest> {

@@ -1,0 +1,3 @@
+import { gcSuite } from './gc-suite.js';
+
+gcSuite('online GC on the filesystem driver', async () => ({}));
