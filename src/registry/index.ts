@@ -108,6 +108,13 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   const purgeTimer = setInterval(purge, 24 * 3600 * 1000);
   purgeTimer.unref();
 
+  let gcSchedule: { stop(): void } | undefined;
+  if (config.storage.gc.interval > 0) {
+    const { scheduleGc } = await import('../gc/schedule.js');
+    const metrics = metricsOn ? (await import('../gc/metrics.js')).gcMetrics() : undefined;
+    gcSchedule = scheduleGc(driver, config, log, metrics);
+  }
+
   log.info(
     { bind: config.bind, port: config.registry.port, storage: driver.name, realm: config.realm, service: config.token.service, trustedCerts: trusted.length },
     'registry listening',
@@ -116,6 +123,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     name: 'registry',
     close: async () => {
       clearInterval(purgeTimer);
+      gcSchedule?.stop();
       health?.stop();
       await closeServer(server);
       events.close();

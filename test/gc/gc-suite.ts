@@ -23,8 +23,7 @@ import type { TokenMinter } from '../helpers/tokens.js';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const JSON_KEYS = ['marked_blobs', 'deleted_blobs', 'deleted_bytes', 'deleted_manifests', 'deleted_links', 'duration_s', 'dry_run'];
 const log = createLogger('silent');
-const CLAIM_WINDOW_S = 3;
-const pastClaims = () => new Promise((r) => setTimeout(r, CLAIM_WINDOW_S * 1000 + 200));
+
 
 interface CliResult {
   code: number | null;
@@ -32,7 +31,9 @@ interface CliResult {
   stderr: string;
 }
 
-export function gcSuite(title: string, storage: () => Promise<Record<string, string> | undefined>): void {
+export function gcSuite(title: string, storage: () => Promise<Record<string, string> | undefined>, opts: { claimWindowS: number; leaseTtlS: number }): void {
+  const CLAIM_WINDOW_S = opts.claimWindowS;
+  const pastClaims = () => new Promise((r) => setTimeout(r, CLAIM_WINDOW_S * 1000 + 200));
   describe(title, () => {
     let kp: KeyportProcess;
     let client: RegistryClient;
@@ -280,7 +281,7 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
           const { Lease } = await import(${JSON.stringify(path.resolve('src/gc/lease.ts'))});
           const { createLogger } = await import(${JSON.stringify(path.resolve('src/log/logger.ts'))});
           const d = await createStorageDriver(loadConfig({ env: process.env }), createLogger('silent'));
-          await Lease.acquire(d, { ttlMs: 3000, owner: 'doomed' });
+          await Lease.acquire(d, { ttlMs: ${opts.leaseTtlS * 1000}, owner: 'doomed' });
           console.log('held');
           setInterval(() => {}, 1000);
         `],
@@ -290,11 +291,12 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
         holder.stdout!.on('data', (c: Buffer) => c.toString().includes('held') && res());
         holder.once('exit', (code) => rej(new Error(`lease holder exited with ${code}`)));
       });
+      const heldAt = Date.now();
       holder.kill('SIGKILL');
       const during = await gc([]);
       assert.equal(during.code, 75, 'the dead holder\'s lease still counts until it expires');
       assert.match(during.stderr, /doomed/);
-      await new Promise((res) => setTimeout(res, 3500));
+      await new Promise((res) => setTimeout(res, Math.max(0, heldAt + opts.leaseTtlS * 1000 + 500 - Date.now())));
       const afterExpiry = await gc(['--json']);
       assert.equal(afterExpiry.code, 0, afterExpiry.stderr);
     });

@@ -5,7 +5,10 @@ import { gcSuite } from './gc-suite.js';
 
 const sw = servicesFile().services.swift as SwiftService | undefined;
 if (sw?.available) {
-  gcSuite('online GC on the Swift driver', async () => swiftRegistryEnv(sw, sw.authV1, { KEYPORT_SWIFT_ROOT_DIRECTORY: 'registry' }));
+  gcSuite('online GC on the Swift driver', async () => swiftRegistryEnv(sw, sw.authV1, { KEYPORT_SWIFT_ROOT_DIRECTORY: 'registry' }), {
+    claimWindowS: 12,
+    leaseTtlS: 15,
+  });
 } else if (servicesFile().ci || process.env.CI) {
   test('online GC on the Swift driver', () => {
     throw new Error(`swift unavailable: ${sw?.reason ?? 'not started'} (CI is set, so this is a failure)`);

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { isValidTag, parseDigest, type Digest } from '../../oci/reference.js';
-import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
+import { PathNotFoundError, StorageUnavailableError, type StorageDriver } from '../../storage/driver.js';
 import { InUseMarkers } from '../../gc/protocol.js';
 import { errors } from '../errors.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest, type Target } from '../manifest.js';
@@ -73,10 +73,12 @@ export class ManifestStore {
     // Online GC may run on another instance: claim every digest first, then check it
     // (see src/gc/protocol.ts for why this order makes the pair safe).
     const claimed = [digest, ...parsed.blobs.map((t) => t.digest), ...parsed.manifests.map((t) => t.digest)];
-    for (let claimedAt = await this.inUse.claim(claimed); ; claimedAt = await this.inUse.claim(claimed)) {
+    for (let attempt = 1; ; attempt++) {
+      const claimedAt = await this.inUse.claim(claimed);
       await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
       await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
       if (this.inUse.stillFresh(claimedAt)) break;
+      if (attempt === 3) throw new StorageUnavailableError('the store is too slow to check a manifest\'s blobs within the GC claim window');
     }
     await this.blobs.putSmall(digest, body);
     await this.driver.putContent(paths.revisionLink(name, digest), Buffer.from(digest.value));
