@@ -304,6 +304,9 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
     test('racing for the lease from two instances: exactly one wins', async () => {
       const other = await createStorageDriver(loadConfig({ env }), log);
       try {
+        // Fresh connections on both: a keep-alive socket the store closed while earlier
+        // tests ran must not count as a lost race.
+        await Promise.all([driver, other].map((d) => d.list('/').catch(() => undefined)));
         const results = await Promise.allSettled(
           Array.from({ length: 6 }, (_, i) => Lease.acquire(i % 2 ? other : driver, { ttlMs: 30_000, owner: `racer-${i}` })),
         );
