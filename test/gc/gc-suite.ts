@@ -212,9 +212,12 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
       const layer = await blob(R, rand());
       await new Promise((res) => setTimeout(res, 50));
       let pushed: Awaited<ReturnType<typeof manifest>> | undefined;
-      const push = async () => {
-        if (!pushed) pushed = await manifest(R, `race-${when}`, image(config, [layer]));
-      };
+      let pushing: Promise<void> | undefined;
+      // Once, however many of GC's parallel store calls reach the hook.
+      const push = () =>
+        (pushing ??= manifest(R, `race-${when}`, image(config, [layer])).then((m) => {
+          pushed = m;
+        }));
       const hooked: StorageDriver = Object.create(driver) as StorageDriver;
       hooked.putContent = async (p, c) => {
         if (when === 'before-tombstone' && p.startsWith(keyportPaths.tombstonesRoot())) await push();

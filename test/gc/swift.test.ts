@@ -6,7 +6,7 @@ import { gcSuite } from './gc-suite.js';
 const sw = servicesFile().services.swift as SwiftService | undefined;
 if (sw?.available) {
   gcSuite('online GC on the Swift driver', async () => swiftRegistryEnv(sw, sw.authV1, { KEYPORT_SWIFT_ROOT_DIRECTORY: 'registry' }), {
-    claimWindowS: 12,
+    claimWindowS: 24,
     leaseTtlS: 15,
   });
 } else if (servicesFile().ci || process.env.CI) {
