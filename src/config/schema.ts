@@ -335,6 +335,38 @@ export const schema = {
         env: 'KEYPORT_STORAGE_HEALTH_THRESHOLD',
       },
     },
+    gc: {
+      interval: {
+        doc: 'Seconds between scheduled online garbage collections inside the registry; 0: off (run `keyport gc` instead). Instances sharing a store take turns through a lease in the store.',
+        format: 'nat',
+        default: 0,
+        env: 'KEYPORT_STORAGE_GC_INTERVAL',
+      },
+      deleteUntagged: {
+        doc: 'Scheduled GC also deletes manifests no tag reaches (images pushed by digest only, after the grace period), as `keyport gc --delete-untagged`.',
+        format: 'flag',
+        default: false,
+        env: 'KEYPORT_STORAGE_GC_DELETE_UNTAGGED',
+      },
+      grace: {
+        doc: 'Seconds a blob, link or manifest written before a GC starts stays safe from it, so pushes in progress keep their layers.',
+        format: 'nat',
+        default: 3600,
+        env: 'KEYPORT_STORAGE_GC_GRACE',
+      },
+      claimWindow: {
+        doc: 'Seconds a manifest push\'s claim on the blobs it references keeps them from any GC, so a push racing a sweep keeps its blobs. Must be the same on every instance and well above the longest manifest PUT plus clock differences between hosts.',
+        format: 'positive-int',
+        default: 900,
+        env: 'KEYPORT_STORAGE_GC_CLAIM_WINDOW',
+      },
+      leaseTtl: {
+        doc: 'Seconds the GC lease lasts without a heartbeat: how long a killed GC blocks the next one.',
+        format: 'positive-int',
+        default: 60,
+        env: 'KEYPORT_STORAGE_GC_LEASE_TTL',
+      },
+    },
     swift: {
       authUrl: {
         doc: 'Swift driver: authentication URL: Keystone (https://keystone:5000/v3 or .../v2.0) or Swift v1 auth (https://swift:8080/auth/v1.0).',
@@ -655,6 +687,7 @@ export interface ConfigShape {
     root: string;
     fsync: boolean;
     health: { enabled: boolean; interval: number; threshold: number };
+    gc: { interval: number; deleteUntagged: boolean; grace: number; claimWindow: number; leaseTtl: number };
     swift: SwiftConfig;
     s3: S3Config;
   };

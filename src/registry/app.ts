@@ -77,7 +77,7 @@ export function registryApp(deps: RegistryDeps): Express {
   const { driver, verifier, realm, service, settings, log } = deps;
   const blobs = new BlobStore(driver);
   const uploads = new UploadStore(driver, blobs);
-  const manifests = new ManifestStore(driver, blobs);
+  const manifests = new ManifestStore(driver, blobs, settings.gcClaimWindowMs);
   const app = createApp(log);
 
   app.get('/healthz', (_req: Request, res: Response) => {

@@ -79,7 +79,11 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     verifier,
     realm: config.realm,
     service: config.token.service,
-    settings: { deleteEnabled: config.registry.deleteEnabled, maxManifestSize: config.registry.maxManifestSize },
+    settings: {
+      deleteEnabled: config.registry.deleteEnabled,
+      maxManifestSize: config.registry.maxManifestSize,
+      gcClaimWindowMs: config.storage.gc.claimWindow * 1000,
+    },
     log,
   });
   const server = await listenHttps(app, {
@@ -109,6 +113,13 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   const purgeTimer = setInterval(purge, 24 * 3600 * 1000);
   purgeTimer.unref();
 
+  let gcSchedule: { stop(): void } | undefined;
+  if (config.storage.gc.interval > 0) {
+    const { scheduleGc } = await import('../gc/schedule.js');
+    const metrics = metricsOn ? (await import('../gc/metrics.js')).gcMetrics() : undefined;
+    gcSchedule = scheduleGc(driver, config, log, metrics);
+  }
+
   log.info(
     {
       bind: config.bind,
@@ -125,6 +136,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     name: 'registry',
     close: async () => {
       clearInterval(purgeTimer);
+      gcSchedule?.stop();
       health?.stop();
       await closeServer(server);
       events.close();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, it, before, after, type TestContext } from 'node:test';
 import {
+  ConditionalWriteUnsupportedError,
   InvalidOffsetError,
   InvalidPathError,
   PathNotFoundError,
@@ -56,6 +57,37 @@ export function driverConformance(
       assert.equal((await d.getContent(`${base}/a/b/c`)).toString(), 'second');
       await d.putContent(`${base}/empty`, Buffer.alloc(0));
       assert.equal((await d.getContent(`${base}/empty`)).length, 0);
+    });
+
+    run('putExclusive creates an object only when the path is free, and of racing creators exactly one wins', async () => {
+      const p = `${base}/exclusive/lease`;
+      let first: boolean;
+      try {
+        first = await d.putExclusive(p, Buffer.from('first'));
+      } catch (e) {
+        // An S3 API without conditional writes must say so, never fall back to a plain put.
+        assert.ok(d.name === 's3' && e instanceof ConditionalWriteUnsupportedError, String(e));
+        assert.match(e.message, /conditional writes/);
+        await assert.rejects(d.getContent(p), PathNotFoundError, 'nothing was written');
+        return;
+      }
+      assert.equal(first, true);
+      assert.equal(await d.putExclusive(p, Buffer.from('second')), false);
+      assert.equal((await d.getContent(p)).toString(), 'first', 'the loser leaves the object as it was');
+      await d.delete(p);
+      assert.equal(await d.putExclusive(p, Buffer.from('after delete')), true);
+      assert.equal((await d.getContent(p)).toString(), 'after delete');
+      // Racers on two driver instances (two hosts in real life) where the harness has one.
+      const other = h?.second ? await h.second() : d;
+      const race = `${base}/exclusive/race`;
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? other : d).putExclusive(race, Buffer.from(`racer-${i}`))),
+      );
+      assert.equal(results.filter(Boolean).length, 1, `exactly one winner: ${JSON.stringify(results)}`);
+      const winner = results.indexOf(true);
+      assert.equal((await d.getContent(race)).toString(), `racer-${winner}`, 'the stored content is the winner\'s');
+      await assert.rejects(d.putExclusive('/a/../b', Buffer.from('x')), InvalidPathError);
+      if (other !== d) await other.close?.();
     });
 
     run('missing paths raise PathNotFoundError everywhere', async () => {

@@ -11,6 +11,8 @@ import type { StorageDriver } from '../../storage/driver.js';
 export interface RegistrySettings {
   deleteEnabled: boolean;
   maxManifestSize: number;
+  /** How long a manifest push's claim on its digests holds off GC (storage.gc.claimWindow), in ms. */
+  gcClaimWindowMs?: number;
 }
 
 /** What every handler gets: the stores, settings, the matched route and the caller's token. */

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { isValidTag, parseDigest, type Digest } from '../../oci/reference.js';
-import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
+import { PathNotFoundError, StorageUnavailableError, type StorageDriver } from '../../storage/driver.js';
+import { InUseMarkers } from '../../gc/protocol.js';
 import { errors } from '../errors.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest, type Target } from '../manifest.js';
 import type { BlobStore } from './blobs.js';
@@ -51,10 +52,15 @@ async function readLink(driver: StorageDriver, path: string): Promise<Digest | u
  * listed under that subject for the referrers API.
  */
 export class ManifestStore {
+  private readonly inUse: InUseMarkers;
+
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
-  ) {}
+    gcClaimWindowMs?: number,
+  ) {
+    this.inUse = new InUseMarkers(driver, gcClaimWindowMs);
+  }
 
   /**
    * Stores a manifest under its digest and, for a tag reference, the tag. A push
@@ -70,9 +76,17 @@ export class ManifestStore {
     if (ref.kind === 'digest' && ref.digest.hex !== hex) {
       throw errors.digestInvalid('manifest digest does not match the reference', { digest: ref.digest.value });
     }
-    if (opts.checkTargets !== false) {
-      await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
-      await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
+    // Online GC may run on another instance: claim every digest first, then check it
+    // (see src/gc/protocol.ts for why this order makes the pair safe).
+    const claimed = [digest, ...parsed.blobs.map((t) => t.digest), ...parsed.manifests.map((t) => t.digest)];
+    for (let attempt = 1; ; attempt++) {
+      const claimedAt = await this.inUse.claim(claimed);
+      if (opts.checkTargets !== false) {
+        await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
+        await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
+      }
+      if (this.inUse.stillFresh(claimedAt)) break;
+      if (attempt === 3) throw new StorageUnavailableError('the store is too slow to check a manifest\'s blobs within the GC claim window');
     }
     await this.blobs.putSmall(digest, body);
     await this.driver.putContent(paths.revisionLink(name, digest), Buffer.from(digest.value));

@@ -24,6 +24,7 @@ import type { Logger } from '../../log/logger.js';
 import {
   checkDirPath,
   checkPath,
+  ConditionalWriteUnsupportedError,
   InvalidOffsetError,
   PathNotFoundError,
   StorageError,
@@ -150,6 +151,37 @@ export class S3Driver implements StorageDriver {
         }),
       );
     } catch (e) {
+      throw mapS3Error('put', key, e);
+    }
+  }
+
+  async putExclusive(path: string, content: Buffer): Promise<boolean> {
+    checkPath(path);
+    const key = this.key(path);
+    try {
+      // S3's conditional write: 412 when the key exists, 409 when a concurrent
+      // conditional write of the same key is in progress (it will win or fail itself).
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.opts.bucket,
+          Key: key,
+          Body: content,
+          ContentLength: content.length,
+          ContentMD5: crypto.createHash('md5').update(content).digest('base64'),
+          IfNoneMatch: '*',
+        }),
+      );
+      return true;
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 412 || status === 409) return false;
+      // Older S3 APIs (Swift's s3api among them) answer 501 NotImplemented; an
+      // unconditional put would break the only-if-absent promise, so say why instead.
+      if (status === 501 || (e as { name?: string }).name === 'NotImplemented') {
+        throw new ConditionalWriteUnsupportedError(
+          `the S3 store at ${this.opts.endpoint || 'AWS'} does not support conditional writes (PutObject with If-None-Match: *)`,
+        );
+      }
       throw mapS3Error('put', key, e);
     }
   }

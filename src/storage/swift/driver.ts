@@ -145,6 +145,27 @@ export class SwiftDriver implements StorageDriver {
     if (res.status !== 201) throw unexpected('put', name, res);
   }
 
+  async putExclusive(path: string, content: Buffer): Promise<boolean> {
+    checkPath(path);
+    await this.ready();
+    const name = this.layout.object(path);
+    // Swift decides If-None-Match: * on the object servers: 412 when any replica
+    // already holds the object, so two concurrent creators cannot both get 201.
+    const res = await this.client.request({
+      method: 'PUT',
+      object: name,
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        ETag: crypto.createHash('md5').update(content).digest('hex'),
+        'If-None-Match': '*',
+      },
+      body: content,
+    });
+    if (res.status === 412) return false;
+    if (res.status !== 201) throw unexpected('put', name, res);
+    return true;
+  }
+
   async reader(path: string, offset = 0): Promise<Readable> {
     checkPath(path);
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidOffsetError(path, offset);
