@@ -6,7 +6,7 @@ import type { Config } from '../config/load.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterWorker } from '../http/cluster.js';
-import { createStorageDriver } from '../storage/factory.js';
+import { createStorageDriver } from '../storage/drivers.js';
 import { createNotifier } from '../events/registry-notifier.js';
 import { StorageHealth } from '../storage/health.js';
 import { loadServerTls, parseCertificateBundle, type ServerTls } from '../tls/certificates.js';
@@ -53,7 +53,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     trusted,
   });
   const metricsOn = config.registry.metricsPort > 0;
-  let driver = await createStorageDriver(config, log);
+  let driver = await createStorageDriver(config.storage, log);
   let health: StorageHealth | undefined;
   if (metricsOn) {
     const { storageMetrics } = await import('../metrics/storage.js');

@@ -18,8 +18,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Config } from '../../config/load.js';
-import type { S3Config } from '../../config/schema.js';
+import type { S3Settings } from './settings.js';
 import type { Logger } from '../../log/logger.js';
 import {
   checkDirPath,
@@ -36,7 +35,7 @@ import { isNotFound, mapS3Error, statusOf } from './errors.js';
 import { abortUpload, MIN_PART, S3Writer, STATE_META, type Part, type S3WriterContext, type UploadState } from './writer.js';
 import { createAgents, destroyAgents, type Agents } from '../transport.js';
 
-export interface S3DriverOptions extends S3Config {
+export interface S3DriverOptions extends S3Settings {
   /** Objects above this size are moved with a multipart copy (S3 copies at most 5 GiB at once). */
   multipartCopyThreshold?: number;
   /** Part size of multipart copies. */
@@ -472,10 +471,3 @@ const contentMd5ForDeletes = (next: (args: any) => Promise<any>, context: { comm
   }
   return next(args);
 };
-
-/** The S3 driver from the validated configuration (storage.s3.*). */
-export function createS3Driver(config: Config, log: Logger): S3Driver {
-  const opts = config.storage.s3;
-  if (!opts.bucket) throw new StorageError('storage.s3.bucket is not set');
-  return new S3Driver({ ...opts }, log.child({ storage: 's3' }));
-}
