@@ -13,9 +13,7 @@ import { loadServerTls, parseCertificateBundle, type ServerTls } from '../tls/ce
 import { TokenVerifier } from './auth/token-verifier.js';
 import { registryApp } from './app.js';
 import { errorBody } from './http-errors.js';
-import { BlobStore } from './store/blobs.js';
-import { listRepositories } from './store/catalog.js';
-import { UploadStore } from './store/uploads.js';
+import { createStores } from './store/stores.js';
 
 /** Certificates whose keys may sign tokens: the configured bundle, else the local token.crt. */
 function trustedTokenCertificates(config: Config) {
@@ -67,8 +65,10 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     health.start();
   }
   const events = createNotifier(config, log);
+  // One set of stores for the API and the purge below: one owner per upload session.
+  const stores = createStores(driver);
   const app = registryApp({
-    driver,
+    stores,
     health,
     events,
     verifier,
@@ -92,10 +92,9 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   const metricsServer = metricsOn && !isClusterWorker() ? await startMetricsServer(config, tls, log, false) : undefined;
 
   // Abandoned upload sessions are removed after a week, as Docker Distribution does.
-  const uploads = new UploadStore(driver, new BlobStore(driver));
   const purge = async () => {
     try {
-      const removed = await uploads.purge(await listRepositories(driver), UPLOAD_MAX_AGE_MS);
+      const removed = await stores.uploads.purge(await stores.catalog.repositories(), UPLOAD_MAX_AGE_MS);
       if (removed > 0) log.info({ removed }, 'purged abandoned uploads');
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'upload purge failed');
