@@ -219,6 +219,8 @@ export class UploadStore {
       throw new DigestMismatch(digest.value, 'the content does not match the digest');
     }
     await writer.commit();
+    // Should the link or the move below fail (a full store), a retried PUT needs no re-read.
+    if (known) this.keepHash(name, id, writer, state);
     if (!known && (await this.hashStored(name, id, digest.algorithm, size)) !== digest.hex) {
       await this.remove(name, id);
       throw new DigestMismatch(digest.value, 'the content does not match the digest');
