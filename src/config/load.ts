@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConfig, schema, type ConfigShape } from './schema.js';
-import { storageProblems } from './storage-checks.js';
+import { storageProblems } from '../storage/drivers.js';
 
 export type Config = Readonly<ConfigShape> & {
   /** Derived: the realm the registry advertises. */
@@ -66,7 +66,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(`invalid configuration: ${withEnvNames((e as Error).message)}`);
   }
-  const shape = conf.getProperties() as ConfigShape;
+  const shape = conf.getProperties();
   return finish(shape);
 }
 

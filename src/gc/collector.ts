@@ -1,6 +1,6 @@
 import { parseDigest, type Digest } from '../oci/reference.js';
 import { parseManifest } from '../registry/manifest.js';
-import { listRepositories } from '../registry/store/catalog.js';
+import { CatalogStore } from '../registry/store/catalog.js';
 import { paths } from '../registry/store/paths.js';
 import { PathNotFoundError, StorageError, type StorageDriver } from '../storage/driver.js';
 import type { Lease } from './lease.js';
@@ -102,7 +102,7 @@ export class Collector {
     const cutoff = t0 - this.opts.graceMs;
 
     // Mark.
-    const names = await listRepositories(this.driver);
+    const names = await new CatalogStore(this.driver).repositories();
     const scans: RepoScan[] = [];
     let n = 0;
     for (const name of names) {

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { formatBytes } from '../copy/copy.js';
 import { createLogger } from '../log/logger.js';
-import { createStorageDriver } from '../storage/factory.js';
+import { createStorageDriver } from '../storage/drivers.js';
 import type { GcReport } from './collector.js';
 import { LeaseHeldError } from './lease.js';
 import { runGc } from './run.js';
@@ -76,7 +76,7 @@ export async function runGcCommand(argv: string[], io: GcIo): Promise<number> {
   }
   // Logs go to stderr so that stdout carries the report (and the JSON line) only.
   const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, process.stderr);
-  const driver = await createStorageDriver(config, log);
+  const driver = await createStorageDriver(config.storage, log);
   const tty = io.stderr.isTTY && !values.json;
   let lastDraw = 0;
   const progress = tty

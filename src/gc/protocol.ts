@@ -1,5 +1,5 @@
 import type { Digest } from '../oci/reference.js';
-import { errors } from '../registry/errors.js';
+import { ManifestBlobUnknown } from '../registry/store/errors.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import { keyportPaths } from './paths.js';
 
@@ -77,7 +77,7 @@ export class InUseMarkers {
     const stamp = Buffer.from(new Date(started).toISOString());
     await limited(unique, 8, (d) => this.driver.putContent(keyportPaths.inUse(d), stamp));
     await limited(unique, 8, async (d) => {
-      if (await this.condemned(d)) throw errors.manifestBlobUnknown(d.value);
+      if (await this.condemned(d)) throw new ManifestBlobUnknown(d.value);
     });
     return started;
   }

@@ -6,7 +6,7 @@ import type { Config } from '../config/load.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterWorker } from '../http/cluster.js';
-import { createStorageDriver } from '../storage/factory.js';
+import { createStorageDriver } from '../storage/drivers.js';
 import { createNotifier } from '../events/registry-notifier.js';
 import { PullThroughCache } from '../cache/pull-through.js';
 import { StorageHealth } from '../storage/health.js';
@@ -14,9 +14,7 @@ import { loadServerTls, parseCertificateBundle, type ServerTls } from '../tls/ce
 import { TokenVerifier } from './auth/token-verifier.js';
 import { registryApp } from './app.js';
 import { errorBody } from './http-errors.js';
-import { BlobStore } from './store/blobs.js';
-import { listRepositories } from './store/catalog.js';
-import { UploadStore } from './store/uploads.js';
+import { createStores } from './store/stores.js';
 
 /** Certificates whose keys may sign tokens: the configured bundle, else the local token.crt. */
 function trustedTokenCertificates(config: Config) {
@@ -54,7 +52,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     trusted,
   });
   const metricsOn = config.registry.metricsPort > 0;
-  let driver = await createStorageDriver(config, log);
+  let driver = await createStorageDriver(config.storage, log);
   let health: StorageHealth | undefined;
   if (metricsOn) {
     const { storageMetrics } = await import('../metrics/storage.js');
@@ -68,11 +66,13 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     health.start();
   }
   const events = createNotifier(config, log);
+  // One set of stores for the API, the cache and the purge below: one owner per upload session.
+  const stores = createStores(driver, { gcClaimWindowMs: config.storage.gc.claimWindow * 1000 });
   const cache = config.upstreams.length
-    ? new PullThroughCache({ driver, upstreams: config.upstreams, log: log.child({ component: 'cache' }), maxManifestSize: config.registry.maxManifestSize })
+    ? new PullThroughCache({ driver, stores, upstreams: config.upstreams, log: log.child({ component: 'cache' }), maxManifestSize: config.registry.maxManifestSize })
     : undefined;
   const app = registryApp({
-    driver,
+    stores,
     health,
     events,
     ...(cache ? { cache } : {}),
@@ -101,10 +101,9 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   const metricsServer = metricsOn && !isClusterWorker() ? await startMetricsServer(config, tls, log, false) : undefined;
 
   // Abandoned upload sessions are removed after a week, as Docker Distribution does.
-  const uploads = new UploadStore(driver, new BlobStore(driver));
   const purge = async () => {
     try {
-      const removed = await uploads.purge(await listRepositories(driver), UPLOAD_MAX_AGE_MS);
+      const removed = await stores.uploads.purge(await stores.catalog.repositories(), UPLOAD_MAX_AGE_MS);
       if (removed > 0) log.info({ removed }, 'purged abandoned uploads');
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'upload purge failed');

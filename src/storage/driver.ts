@@ -32,10 +32,12 @@ export interface StorageDriver {
 
   /**
    * Opens a resumable writer. With `append`, writing continues after what earlier
-   * writers to the same path closed (possibly in another process or on another host);
-   * without it any previous content is discarded. What close() has made durable is
-   * reported by `stat(path).size` and can be read and moved like any object (the
-   * registry finishes uploads that way); commit() additionally marks the content final.
+   * writers to the same path closed or committed (possibly in another process or on
+   * another host); without it any previous content is discarded. What close() has made
+   * durable is reported by `stat(path).size`, but only commit() makes it an object that
+   * can be read and moved: an object store cannot serve an upload in progress. The
+   * registry commits a writer when it finishes an upload and cancels one when it drops
+   * an upload, so drivers never have to guess.
    */
   writer(path: string, append: boolean): Promise<FileWriter>;
 

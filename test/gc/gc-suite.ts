@@ -14,7 +14,7 @@ import { Lease, LeaseHeldError } from '../../src/gc/lease.js';
 import { keyportPaths } from '../../src/gc/paths.js';
 import { createLogger } from '../../src/log/logger.js';
 import { paths } from '../../src/registry/store/paths.js';
-import { createStorageDriver } from '../../src/storage/factory.js';
+import { createStorageDriver } from '../../src/storage/drivers.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { CLI, type KeyportProcess } from '../helpers/keyport.js';
 import { codes, RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
@@ -55,7 +55,7 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
       ({ kp, minter, client } = await startRegistry(gcEnv));
       env = { KEYPORT_STORAGE_ROOT: path.join(kp.dir, 'data'), ...gcEnv };
       token = await minter.all('alice/gcapp', 'alice/gcempty', 'alice/race', 'alice/lease');
-      driver = await createStorageDriver(loadConfig({ env }), log);
+      driver = await createStorageDriver(loadConfig({ env }).storage, log);
     });
     after(async () => {
       await kp?.stop();
@@ -280,10 +280,10 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
         process.execPath,
         ['--import', 'tsx', '-e', `
           const { loadConfig } = await import(${JSON.stringify(path.resolve('src/config/load.ts'))});
-          const { createStorageDriver } = await import(${JSON.stringify(path.resolve('src/storage/factory.ts'))});
+          const { createStorageDriver } = await import(${JSON.stringify(path.resolve('src/storage/drivers.ts'))});
           const { Lease } = await import(${JSON.stringify(path.resolve('src/gc/lease.ts'))});
           const { createLogger } = await import(${JSON.stringify(path.resolve('src/log/logger.ts'))});
-          const d = await createStorageDriver(loadConfig({ env: process.env }), createLogger('silent'));
+          const d = await createStorageDriver(loadConfig({ env: process.env }).storage, createLogger('silent'));
           await Lease.acquire(d, { ttlMs: ${opts.leaseTtlS * 1000}, owner: 'doomed' });
           console.log('held');
           setInterval(() => {}, 1000);
@@ -305,7 +305,7 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
     });
 
     test('racing for the lease from two instances: exactly one wins', async () => {
-      const other = await createStorageDriver(loadConfig({ env }), log);
+      const other = await createStorageDriver(loadConfig({ env }).storage, log);
       try {
         // Fresh connections on both: a keep-alive socket the store closed while earlier
         // tests ran must not count as a lost race.

@@ -176,8 +176,8 @@ export function driverConformance(
       assert.equal((await readAll(await d.reader(p, 5))).toString(), 'fghijk');
     });
 
-    run('content a writer closed without commit can be stat\'ed, read and moved', async () => {
-      // The registry finishes an upload this way: PATCHes close, the final PUT reads and moves.
+    run('content a writer closed can be stat\'ed, and once a later writer commits it, read and moved', async () => {
+      // The registry finishes an upload this way: PATCHes close, the final PUT commits and moves.
       const p = `${base}/closed/data`;
       const data = crypto.randomBytes(200_000);
       const w = await d.writer(p, false);
@@ -185,10 +185,30 @@ export function driverConformance(
       await w.close();
       assert.equal((await d.stat(p)).size, data.length);
       const other = h!.second ? await h!.second() : d;
+      const last = await other.writer(p, true);
+      assert.equal(last.size, data.length);
+      await last.commit();
       assert.deepEqual(await readAll(await other.reader(p)), data);
       await other.move(p, `${base}/closed/final`);
       assert.deepEqual(await d.getContent(`${base}/closed/final`), data);
       await assert.rejects(d.stat(p), PathNotFoundError);
+    });
+
+    run('cancel discards what earlier writers closed, in any driver instance', async () => {
+      // The registry drops an upload (DELETE, purge) this way: whatever the store holds
+      // for it (parts, segments) goes, not only what a delete of the path would find.
+      const p = `${base}/cancelled/data`;
+      const w = await d.writer(p, false);
+      await w.write(crypto.randomBytes(6 * 1024 * 1024 + 17));
+      await w.close();
+      const other = h!.second ? await h!.second() : d;
+      const last = await other.writer(p, true);
+      await last.cancel();
+      await assert.rejects(d.stat(p), PathNotFoundError);
+      await assert.rejects(d.reader(p), PathNotFoundError);
+      const again = await d.writer(p, true);
+      assert.equal(again.size, 0, 'a new writer starts from nothing');
+      await again.cancel();
     });
 
     run('bytes of a writer that is aborted (or, on object stores, never closed) do not count', async () => {
@@ -207,7 +227,7 @@ export function driverConformance(
       assert.equal(w3.size, first.length, 'the next writer continues after the closed content');
       const tail = Buffer.from('tail');
       await w3.write(tail);
-      await w3.close();
+      await w3.commit();
       assert.deepEqual(await readAll(await d.reader(p)), Buffer.concat([first, tail]));
     });
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { isValidTag, parseDigest, type Digest } from '../../oci/reference.js';
 import { PathNotFoundError, StorageUnavailableError, type StorageDriver } from '../../storage/driver.js';
 import { InUseMarkers } from '../../gc/protocol.js';
-import { errors } from '../errors.js';
+import { DescriptorSizeMismatch, DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown, ReferenceInvalid } from './errors.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest, type Target } from '../manifest.js';
 import type { BlobStore } from './blobs.js';
 import { paths } from './paths.js';
@@ -33,7 +33,7 @@ export function parseReference(ref: string): Reference | undefined {
 export function pushReference(ref: string): Reference {
   const parsed = parseReference(ref);
   if (parsed) return parsed;
-  throw ref.includes(':') ? errors.digestMalformed(ref) : errors.tagInvalid(ref);
+  throw new ReferenceInvalid(ref, ref.includes(':') ? 'digest' : 'tag');
 }
 
 async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
@@ -74,7 +74,7 @@ export class ManifestStore {
     const hex = crypto.createHash(algorithm).update(body).digest('hex');
     const digest: Digest = { algorithm, hex, value: `${algorithm}:${hex}` };
     if (ref.kind === 'digest' && ref.digest.hex !== hex) {
-      throw errors.digestInvalid('manifest digest does not match the reference', { digest: ref.digest.value });
+      throw new DigestMismatch(ref.digest.value, 'manifest digest does not match the reference');
     }
     // Online GC may run on another instance: claim every digest first, then check it
     // (see src/gc/protocol.ts for why this order makes the pair safe).
@@ -115,11 +115,11 @@ export class ManifestStore {
     const stored = new Map<string, number | undefined>();
     for (const t of targets) {
       if (!stored.has(t.digest.value)) stored.set(t.digest.value, await sizeOf(t.digest));
-      if (stored.get(t.digest.value) === undefined) throw errors.manifestBlobUnknown(t.digest.value);
+      if (stored.get(t.digest.value) === undefined) throw new ManifestBlobUnknown(t.digest.value);
     }
     for (const t of targets) {
       const size = stored.get(t.digest.value)!;
-      if (size !== t.size) throw errors.descriptorSizeInvalid(t.field, t.digest.value, t.size, size);
+      if (size !== t.size) throw new DescriptorSizeMismatch(t.field, t.digest.value, t.size, size);
     }
   }
 
@@ -139,12 +139,12 @@ export class ManifestStore {
   async get(name: string, ref: Reference): Promise<StoredManifest> {
     const digest = await this.resolve(name, ref);
     const refText = ref.kind === 'tag' ? ref.tag : ref.digest.value;
-    if (!digest) throw errors.manifestUnknown(refText);
+    if (!digest) throw new ManifestUnknown(refText);
     let body: Buffer;
     try {
       body = await this.blobs.read(digest);
     } catch (e) {
-      if (e instanceof PathNotFoundError) throw errors.manifestUnknown(refText);
+      if (e instanceof PathNotFoundError) throw new ManifestUnknown(refText);
       throw e;
     }
     const parsed = parseManifest(body, undefined);
@@ -157,12 +157,12 @@ export class ManifestStore {
    */
   async delete(name: string, ref: Reference): Promise<void> {
     if (ref.kind === 'tag') {
-      if (!(await readLink(this.driver, paths.tagCurrent(name, ref.tag)))) throw errors.manifestUnknown(ref.tag);
+      if (!(await readLink(this.driver, paths.tagCurrent(name, ref.tag)))) throw new ManifestUnknown(ref.tag);
       await this.driver.delete(paths.tag(name, ref.tag));
       return;
     }
     const digest = ref.digest;
-    if (!(await readLink(this.driver, paths.revisionLink(name, digest)))) throw errors.manifestUnknown(digest.value);
+    if (!(await readLink(this.driver, paths.revisionLink(name, digest)))) throw new ManifestUnknown(digest.value);
     let subject: Digest | undefined;
     try {
       subject = parseManifest(await this.blobs.read(digest), undefined).subject;
@@ -193,7 +193,7 @@ export class ManifestStore {
     } catch (e) {
       if (!(e instanceof PathNotFoundError)) throw e;
       if (await this.exists(name)) return [];
-      throw errors.nameUnknown(name);
+      throw new NameUnknown(name);
     }
     const tags: string[] = [];
     for (const p of entries) {
