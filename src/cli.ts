@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, undefined, config.log.format);
 
   if (command === 'config') {
     process.stdout.write(JSON.stringify(redactConfig(config), null, 2) + '\n');

@@ -29,6 +29,12 @@ export const schema = {
       default: 'info',
       env: 'KEYPORT_LOG_LEVEL',
     },
+    format: {
+      doc: 'Log format: json (one JSON object per line, levels as words) or text (one readable line per entry).',
+      format: ['json', 'text'],
+      default: 'json',
+      env: 'KEYPORT_LOG_FORMAT',
+    },
   },
   tls: {
     certsDir: {
@@ -601,7 +607,7 @@ export function createConfig(env: NodeJS.ProcessEnv) {
 export interface ConfigShape {
   bind: string;
   publicHost: string;
-  log: { level: string };
+  log: { level: string; format: 'json' | 'text' };
   tls: { certsDir: string; names: string[]; tokenKeyType: 'ec' | 'rsa' };
   token: {
     port: number;
