@@ -112,10 +112,13 @@ async function main(argv: string[]): Promise<number> {
       guardProcess(log, { drain: () => primary.stop('uncaughtException') });
       const ready = Promise.race([listening.then(() => true), primary.done.then(() => false)]);
       let metrics: { close(): unknown } | undefined;
-      if (command === 'registry' && config.registry.metricsPort > 0) {
-        const { startMetricsServer } = await import('./registry/index.js');
+      const metricsAt = command === 'registry'
+        ? { bind: config.registry.metricsBind, port: config.registry.metricsPort }
+        : { bind: config.token.metricsBind, port: config.token.metricsPort };
+      if (metricsAt.port > 0) {
+        const { startMetricsServer } = await import('./metrics/server.js');
         const { loadServerTls } = await import('./tls/certificates.js');
-        metrics = await startMetricsServer(config, loadServerTls(config.tls.certsDir), log, true);
+        metrics = await startMetricsServer(metricsAt, loadServerTls(config.tls.certsDir), log, true);
       }
       void ready.then((up) => (up ? notifyReady(log, `${command}: ${workers} workers listening`) : undefined));
       await primary.done;

@@ -105,6 +105,18 @@ export const schema = {
       default: 32,
       env: 'KEYPORT_TOKEN_MAX_SCOPES',
     },
+    metricsPort: {
+      doc: 'HTTPS port of the token server\'s Prometheus endpoint (GET /metrics: requests, grants, denials, throttling, login cache, Keystone latency). 0: off.',
+      format: 'port',
+      default: 0,
+      env: 'KEYPORT_TOKEN_METRICS_PORT',
+    },
+    metricsBind: {
+      doc: 'Listen address of the token server\'s metrics endpoint; loopback by default, so it is not on the public network.',
+      format: 'host-address',
+      default: '127.0.0.1',
+      env: 'KEYPORT_TOKEN_METRICS_BIND',
+    },
   },
   keystone: {
     url: {
@@ -289,7 +301,7 @@ export const schema = {
       env: 'KEYPORT_UPLOAD_TIMEOUT',
     },
     metricsPort: {
-      doc: 'HTTPS port of the Prometheus endpoint (GET /metrics: storage latency and errors, process figures). 0: off.',
+      doc: 'HTTPS port of the registry\'s Prometheus endpoint (GET /metrics: requests, storage latency and errors, process figures). 0: off.',
       format: 'port',
       default: 0,
       env: 'KEYPORT_REGISTRY_METRICS_PORT',
@@ -618,6 +630,8 @@ export interface ConfigShape {
     refreshLifetime: number;
     workers: number;
     maxScopes: number;
+    metricsPort: number;
+    metricsBind: string;
   };
   keystone: {
     url: string;
