@@ -83,13 +83,13 @@ export const schema = {
     },
     lifetime: {
       doc: 'Lifetime of access tokens in seconds.',
-      format: 'positive-int',
+      format: 'positive-seconds',
       default: 300,
       env: 'KEYPORT_TOKEN_LIFETIME',
     },
     refreshLifetime: {
       doc: 'Lifetime of refresh tokens (docker identity tokens) in seconds; 0 turns them off, so clients store the password instead (podman and skopeo then share docker\'s login).',
-      format: 'nat',
+      format: 'seconds',
       default: 7 * 24 * 3600,
       env: 'KEYPORT_REFRESH_LIFETIME',
     },
@@ -145,7 +145,7 @@ export const schema = {
     },
     timeout: {
       doc: 'Timeout of one Keystone request in milliseconds.',
-      format: 'positive-int',
+      format: 'positive-milliseconds',
       default: 5000,
       env: 'KEYPORT_KEYSTONE_TIMEOUT',
     },
@@ -182,7 +182,7 @@ export const schema = {
     },
     cacheTtl: {
       doc: 'Seconds a successful login (and the roles read with it) is reused without asking Keystone again; 0 disables the cache.',
-      format: 'nat',
+      format: 'seconds',
       default: 60,
       env: 'KEYPORT_LOGIN_CACHE_TTL',
     },
@@ -202,7 +202,7 @@ export const schema = {
     },
     window: {
       doc: 'Throttle window in seconds.',
-      format: 'positive-int',
+      format: 'positive-seconds',
       default: 300,
       env: 'KEYPORT_THROTTLE_WINDOW',
     },
@@ -290,13 +290,13 @@ export const schema = {
     },
     tokenLeeway: {
       doc: 'Clock skew tolerated when checking token exp/nbf, in seconds.',
-      format: 'nat',
+      format: 'seconds',
       default: 60,
       env: 'KEYPORT_TOKEN_LEEWAY',
     },
     uploadTimeout: {
       doc: 'Seconds without data after which an upload request is aborted (the session stays and can be resumed).',
-      format: 'positive-int',
+      format: 'positive-seconds',
       default: 300,
       env: 'KEYPORT_UPLOAD_TIMEOUT',
     },
@@ -311,6 +311,26 @@ export const schema = {
       format: 'host-address',
       default: '127.0.0.1',
       env: 'KEYPORT_REGISTRY_METRICS_BIND',
+    },
+    uploadPurging: {
+      enabled: {
+        doc: 'Remove upload sessions abandoned for longer than uploadPurging.age (their partial data), as Distribution\'s storage.maintenance.uploadpurging does.',
+        format: 'flag',
+        default: true,
+        env: 'KEYPORT_UPLOAD_PURGING',
+      },
+      age: {
+        doc: 'Age after which an unfinished upload session is abandoned: a duration (168h) or seconds.',
+        format: 'positive-seconds',
+        default: 7 * 24 * 3600,
+        env: 'KEYPORT_UPLOAD_PURGING_AGE',
+      },
+      interval: {
+        doc: 'How often abandoned uploads are looked for: a duration (24h) or seconds.',
+        format: 'positive-seconds',
+        default: 24 * 3600,
+        env: 'KEYPORT_UPLOAD_PURGING_INTERVAL',
+      },
     },
   },
   storage: {
@@ -667,6 +687,7 @@ export interface ConfigShape {
     uploadTimeout: number;
     metricsPort: number;
     metricsBind: string;
+    uploadPurging: { enabled: boolean; age: number; interval: number };
   };
   storage: {
     driver: 'filesystem' | 'memory' | 'swift' | 's3';

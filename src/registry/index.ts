@@ -30,8 +30,6 @@ function trustedTokenCertificates(config: Config) {
   return certs;
 }
 
-const UPLOAD_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-
 /** Wires the registry from configuration and starts it. */
 export async function runRegistry(config: Config, rootLog: Logger): Promise<Running> {
   const log = rootLog.child({ component: 'registry' });
@@ -89,18 +87,19 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
       ? await (await import('../metrics/server.js')).startMetricsServer({ bind: config.registry.metricsBind, port: config.registry.metricsPort }, tls, log, false)
       : undefined;
 
-  // Abandoned upload sessions are removed after a week, as Docker Distribution does.
+  // Abandoned upload sessions are removed (after a week by default), as Docker Distribution does.
   const uploads = new UploadStore(driver, new BlobStore(driver));
+  const purging = config.registry.uploadPurging;
   const purge = async () => {
     try {
-      const removed = await uploads.purge(await listRepositories(driver), UPLOAD_MAX_AGE_MS);
+      const removed = await uploads.purge(await listRepositories(driver), purging.age * 1000);
       if (removed > 0) log.info({ removed }, 'purged abandoned uploads');
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'upload purge failed');
     }
   };
-  const purgeTimer = setInterval(purge, 24 * 3600 * 1000);
-  purgeTimer.unref();
+  const purgeTimer = purging.enabled ? setInterval(purge, Math.min(purging.interval * 1000, 2 ** 31 - 1)) : undefined;
+  purgeTimer?.unref();
 
   log.info(
     { bind: config.bind, port: config.registry.port, storage: driver.name, realm: config.realm, service: config.token.service, trustedCerts: trusted.length },
