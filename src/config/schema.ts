@@ -361,7 +361,7 @@ export const schema = {
       },
       interval: {
         doc: 'Seconds between storage health checks.',
-        format: 'positive-int',
+        format: 'positive-seconds',
         default: 10,
         env: 'KEYPORT_STORAGE_HEALTH_INTERVAL',
       },
@@ -503,7 +503,7 @@ export const schema = {
       },
       timeout: {
         doc: 'Swift driver: milliseconds to wait for an answer from Keystone or Swift before the store counts as unavailable.',
-        format: 'positive-int',
+        format: 'positive-milliseconds',
         default: 30000,
         env: 'KEYPORT_SWIFT_TIMEOUT',
       },
@@ -540,7 +540,7 @@ export const schema = {
       },
       redirectExpiry: {
         doc: 'Swift driver: seconds a redirect TempURL stays valid.',
-        format: 'positive-int',
+        format: 'positive-seconds',
         default: 1200,
         env: 'KEYPORT_SWIFT_REDIRECT_EXPIRY',
       },
@@ -609,7 +609,7 @@ export const schema = {
       },
       timeout: {
         doc: 'S3 driver: milliseconds to wait for an answer before the store counts as unavailable.',
-        format: 'positive-int',
+        format: 'positive-milliseconds',
         default: 30000,
         env: 'KEYPORT_S3_TIMEOUT',
       },
@@ -621,7 +621,7 @@ export const schema = {
       },
       redirectExpiry: {
         doc: 'S3 driver: seconds a presigned redirect URL stays valid.',
-        format: 'positive-int',
+        format: 'positive-seconds',
         default: 1200,
         env: 'KEYPORT_S3_REDIRECT_EXPIRY',
       },
