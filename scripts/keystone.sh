@@ -13,6 +13,7 @@
 #   KS_ALICE_PASSWORD=alicepass KS_BOB_PASSWORD=bobpass   their passwords
 #   KS_LOCKOUT_ATTEMPTS=5              keystone's own lockout ([security_compliance]; 0 = off)
 #   KS_HASH_ROUNDS=4                   bcrypt rounds for new passwords (fast for tests)
+#   KS_TOKEN_EXPIRATION=3600           lifetime of keystone tokens in seconds
 #   KS_HTTPS_PORT= KS_TLS_CERT= KS_TLS_KEY=   also serve HTTPS on that port (same Keystone)
 #   KS_SWIFT_URL=                      object-store endpoint to put in the catalog; when set, also
 #                                      Swift's service user 'swift' and an EC2 (S3) credential
@@ -36,6 +37,7 @@ KS_BOB_PASSWORD=${KS_BOB_PASSWORD:-bobpass}
 KS_LOCKOUT_ATTEMPTS=${KS_LOCKOUT_ATTEMPTS:-5}
 KS_LOCKOUT_DURATION=${KS_LOCKOUT_DURATION:-60}
 KS_HASH_ROUNDS=${KS_HASH_ROUNDS:-4}
+KS_TOKEN_EXPIRATION=${KS_TOKEN_EXPIRATION:-3600}
 KS_SWIFT_URL=${KS_SWIFT_URL:-}
 KS_SWIFT_PREFIX=${KS_SWIFT_PREFIX:-KEY_}
 KS_HTTPS_PORT=${KS_HTTPS_PORT:-}
@@ -74,7 +76,7 @@ debug = false
 connection = sqlite:///$KS_DIR/keystone.db
 [token]
 provider = fernet
-expiration = 3600
+expiration = $KS_TOKEN_EXPIRATION
 [fernet_tokens]
 key_repository = $KS_DIR/fernet-keys
 [fernet_receipts]

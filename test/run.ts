@@ -50,6 +50,9 @@ const swiftEnv = {
   SW_KS_PREFIX: 'KEY_',
   // Short, so a token revoked in Keystone stops working within seconds (token renewal tests).
   SW_KS_TOKEN_CACHE_TIME: '2',
+  // Short-lived tokens, so the suites exercise re-login: a tempauth token expires during
+  // every large upload, a Keystone token a few times per run.
+  SW_TEMPAUTH_TOKEN_LIFE: '20',
 };
 const swiftUrl = `http://127.0.0.1:${swiftEnv.SW_PORT}`;
 
@@ -61,6 +64,7 @@ const keystoneEnv = {
   KS_ADMIN_PASSWORD: 'adminpass',
   KS_SERVICE_PASSWORD: 'keyportpass',
   KS_LOCKOUT_ATTEMPTS: '5',
+  KS_TOKEN_EXPIRATION: '120',
   KS_LOCKOUT_DURATION: '60',
   // The same Keystone also answers HTTPS, for the CA-bundle and TLS-verification tests.
   KS_HTTPS_PORT: process.env.KEYPORT_TEST_KEYSTONE_HTTPS_PORT ?? '15443',

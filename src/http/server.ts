@@ -1,8 +1,21 @@
 import https from 'node:https';
+import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Express } from 'express';
 import type { Logger } from '../log/logger.js';
 import type { ServerTls } from '../tls/certificates.js';
+
+/**
+ * TLS 1.3 suites in the server's order, AES-128-GCM first: as strong for these tokens and
+ * blobs, and about a tenth cheaper per byte than AES-256-GCM, which clients (curl, Go)
+ * would otherwise pick for large pulls. TLS 1.2 keeps Node's defaults.
+ */
+const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  ...tls.DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_')),
+].join(':');
 
 export interface ListenOptions {
   bind: string;
@@ -26,6 +39,8 @@ export async function listenHttps(app: Express, opts: ListenOptions): Promise<ht
       cert: opts.tls.cert,
       key: opts.tls.key,
       minVersion: 'TLSv1.2',
+      ciphers: CIPHERS,
+      honorCipherOrder: true,
       maxHeaderSize: 16 * 1024,
       requestTimeout: opts.requestTimeoutMs,
       headersTimeout: 30_000,

@@ -1,9 +1,9 @@
-import crypto from 'node:crypto';
 import * as jose from 'jose';
 import type { AccessEntry } from '../oci/scope.js';
 import type { TokenSigner } from '../tls/certificates.js';
 import { InvalidGrantError } from './errors.js';
 import type { FactsSnapshot } from './facts.js';
+import { JwsSigner, randomTokenId } from './jws.js';
 
 export interface IssuerSettings {
   issuer: string;
@@ -40,14 +40,17 @@ const REFRESH_KIND = 'keyport-refresh';
  */
 export class TokenIssuer {
   private readonly x5c: string[];
-  private readonly header: jose.JWTHeaderParameters;
+  private readonly accessSigner: JwsSigner;
+  private readonly refreshSigner: JwsSigner;
 
   constructor(
     private readonly signer: TokenSigner,
     private readonly settings: IssuerSettings,
   ) {
     this.x5c = [Buffer.from(signer.cert.raw).toString('base64')];
-    this.header = { alg: signer.alg, typ: 'JWT', kid: signer.kid, x5c: this.x5c };
+    // Registries (Distribution among them) find the verification key through kid or x5c.
+    this.accessSigner = new JwsSigner(signer, { typ: 'JWT', kid: signer.kid, x5c: this.x5c });
+    this.refreshSigner = new JwsSigner(signer, { typ: 'JWT', kid: signer.kid });
   }
 
   get service(): string {
@@ -66,33 +69,34 @@ export class TokenIssuer {
   /** `userId` (the Keystone user id) travels as the `uid` claim, so registry events can name the user unambiguously. */
   async accessToken(subject: string, access: AccessEntry[], userId?: string): Promise<IssuedToken> {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new jose.SignJWT(userId ? { access, uid: userId } : { access })
-      .setProtectedHeader(this.header)
-      .setIssuer(this.settings.issuer)
-      .setSubject(subject)
-      .setAudience(this.settings.service)
-      .setIssuedAt(now)
-      .setNotBefore(now)
-      .setExpirationTime(now + this.settings.lifetime)
-      .setJti(crypto.randomBytes(16).toString('base64url'))
-      .sign(this.signer.key);
+    const token = this.accessSigner.sign({
+      access,
+      ...(userId ? { uid: userId } : {}),
+      iss: this.settings.issuer,
+      sub: subject,
+      aud: this.settings.service,
+      iat: now,
+      nbf: now,
+      exp: now + this.settings.lifetime,
+      jti: randomTokenId(),
+    });
     return { token, expiresIn: this.settings.lifetime, issuedAt: new Date(now * 1000) };
   }
 
   async refreshToken(claims: RefreshClaims): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    const payload: jose.JWTPayload = { kind: REFRESH_KIND, name: claims.userName, dom: claims.domainId };
+    const payload: Record<string, unknown> = { kind: REFRESH_KIND, name: claims.userName, dom: claims.domainId };
     if (claims.applicationCredentialId) payload.acid = claims.applicationCredentialId;
     if (claims.facts) payload.facts = claims.facts;
-    return new jose.SignJWT(payload)
-      .setProtectedHeader({ alg: this.signer.alg, typ: 'JWT', kid: this.signer.kid })
-      .setIssuer(this.settings.issuer)
-      .setSubject(claims.userId)
-      .setAudience(this.refreshAudience())
-      .setIssuedAt(now)
-      .setExpirationTime(now + this.settings.refreshLifetime)
-      .setJti(crypto.randomBytes(16).toString('base64url'))
-      .sign(this.signer.key);
+    return this.refreshSigner.sign({
+      ...payload,
+      iss: this.settings.issuer,
+      sub: claims.userId,
+      aud: this.refreshAudience(),
+      iat: now,
+      exp: now + this.settings.refreshLifetime,
+      jti: randomTokenId(),
+    });
   }
 
   /** Checks a refresh token; any problem is InvalidGrantError. */

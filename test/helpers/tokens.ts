@@ -57,7 +57,7 @@ export class TokenMinter {
       .setSubject(o.subject ?? 'tester')
       .setIssuedAt(now)
       .setNotBefore(o.notBefore ?? now)
-      .setExpirationTime(now + (o.expiresIn ?? 300))
+      .setExpirationTime(now + (o.expiresIn ?? 3600))
       .setJti(crypto.randomBytes(8).toString('hex'))
       .sign(key);
   }

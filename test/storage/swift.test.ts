@@ -13,6 +13,7 @@ import { KeystoneAdmin, makeUser } from '../helpers/keystone-admin.js';
 import { keystone, swift } from '../helpers/services.js';
 import { appendThenDie, extraProxy, forgetTempauthToken, quietLog, rawList, sha256Of, swiftOptions, tempauthLogin } from '../helpers/swift.js';
 import { driverConformance } from './driver-suite.js';
+import { startFaultySwift } from '../fixtures/faulty-swift.js';
 
 const MiB = 1024 * 1024;
 
@@ -357,6 +358,60 @@ describe('swift driver', () => {
     await w2.write(data.subarray(2 * MiB));
     await w2.commit();
     assert.ok((await readAll(d, '/keep/upload')).equals(data));
+  });
+
+  it('an answer that is not HTTP, or a response cut mid-body, is StorageUnavailableError (503), never another error', async (t) => {
+    const sw = swift(t);
+    if (!sw) return;
+    const stub = await startFaultySwift();
+    t.after(() => stub.close());
+    const d = all.make(swiftOptions(sw, { authUrl: stub.authUrl, container: 'c', timeout: 3000 }));
+    await d.putContent('/faults/kept', Buffer.from('kept'));
+    for (const name of ['garbage', 'cut']) {
+      await assert.rejects(d.getContent(`/faults/${name}`), StorageUnavailableError, `GET ${name}`);
+      // (A HEAD's answer is complete with its headers, so a cut body is no fault for it.)
+      if (name === 'garbage') await assert.rejects(d.stat(`/faults/${name}`), StorageUnavailableError, `HEAD ${name}`);
+      await assert.rejects(d.putContent(`/faults/${name}`, Buffer.from('x')), StorageUnavailableError, `PUT ${name}`);
+      await assert.rejects(
+        (async () => {
+          for await (const _ of await d.reader(`/faults/${name}`)) void _;
+        })(),
+        (e: Error) => e instanceof StorageUnavailableError || /aborted|premature|ECONNRESET/i.test(e.message),
+        `streamed GET ${name}`,
+      );
+      // The fault was one exchange's: the next request is served.
+      assert.equal((await d.getContent('/faults/kept')).toString(), 'kept');
+    }
+  });
+
+  it('a HEAD refused with an expired token (Swift answers it with a stray chunk) logs in again and is answered', async (t) => {
+    const sw = swift(t);
+    if (!sw) return;
+    const d = all.make(swiftOptions(sw));
+    await d.putContent('/head401/a', Buffer.from('abc'));
+    for (let i = 0; i < 3; i++) {
+      // A token Swift does not know, as after an expiry: the HEAD gets 401 with
+      // "Transfer-Encoding: chunked" and a terminating chunk that a HEAD answer must not have.
+      const session = await d.client.auth.session();
+      session.token = `AUTH_tk${crypto.randomBytes(16).toString('hex')}`;
+      assert.equal((await d.stat('/head401/a')).size, 3);
+      await assert.rejects(d.stat('/head401/missing'), PathNotFoundError);
+    }
+  });
+
+  it('a 401 sent before the body was read does not poison the connection for the next request', async (t) => {
+    const sw = swift(t);
+    if (!sw) return;
+    const stub = await startFaultySwift();
+    t.after(() => stub.close());
+    const d = all.make(swiftOptions(sw, { authUrl: stub.authUrl, container: 'c', timeout: 3000 }));
+    await d.putContent('/early/first', Buffer.from('first'));
+    // The first token is refused before its body is read, and junk follows on that socket;
+    // the driver logs in again, and neither the retry nor later requests read the junk.
+    await d.putContent('/early/early-401', crypto.randomBytes(4096));
+    for (let i = 0; i < 5; i++) assert.equal((await d.getContent('/early/first')).toString(), 'first');
+    assert.equal((await d.stat('/early/early-401')).size, 4096);
+    assert.ok(stub.seen.some((l) => l.startsWith('PUT ') && l.includes('early-401') && l.endsWith('tok2')), stub.seen.join('\n'));
   });
 
   it('a Swift that accepts connections but never answers times out instead of hanging', async (t) => {

@@ -1,5 +1,5 @@
 import { StorageError, StorageUnavailableError } from '../driver.js';
-import { isNetworkError } from '../transport.js';
+import { isTransportError } from '../transport.js';
 
 interface SdkError {
   name?: string;
@@ -20,15 +20,17 @@ export function isNotFound(e: unknown): boolean {
 
 /**
  * Maps an SDK failure to the driver's typed errors: unreachable, timed out or failing
- * (5xx) stores are StorageUnavailableError; anything else keeps its S3 code in the
- * message. Credentials never appear: the SDK does not put them in errors.
+ * (5xx) stores are StorageUnavailableError, and so is an SDK failure that carries no HTTP
+ * status (no answer, or one that could not be parsed); anything else keeps its S3 code in
+ * the message. Credentials never appear: the SDK does not put them in errors.
  */
 export function mapS3Error(op: string, what: string, e: unknown): Error {
   if (e instanceof StorageError) return e;
   const err = e as SdkError;
   const status = statusOf(e);
   const detail = `${err?.name ?? 'Error'}${status ? ` (${status})` : ''}: ${err?.message ?? String(e)}`;
-  if (isNetworkError(e) || (status !== undefined && status >= 500) || err?.name === 'TimeoutError') {
+  const sdkFailure = err !== null && typeof err === 'object' && '$metadata' in err;
+  if (isTransportError(e) || (status !== undefined && status >= 500) || err?.name === 'TimeoutError' || (sdkFailure && status === undefined)) {
     return new StorageUnavailableError(`s3 ${op} ${what} failed: ${detail}`);
   }
   return new StorageError(`s3 ${op} ${what} failed: ${detail}`);

@@ -2,7 +2,7 @@ import type { AxiosInstance, AxiosResponse } from 'axios';
 import type { SwiftConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import { StorageUnavailableError } from '../driver.js';
-import { isNetworkError } from '../transport.js';
+import { isTransportError } from '../transport.js';
 
 /** The settings authentication needs (see storage.swift in the config schema). */
 export type SwiftAuthOptions = Pick<
@@ -32,6 +32,8 @@ export interface SwiftSession {
   storageUrl: string;
   /** Epoch milliseconds, when the auth service said. */
   expiresAt?: number;
+  /** Epoch milliseconds when the login answered. */
+  obtainedAt?: number;
 }
 
 /** Auth failed for a reason retrying will not fix (bad credentials, no object-store endpoint). */
@@ -39,8 +41,18 @@ export class SwiftAuthError extends StorageUnavailableError {
   override name = 'SwiftAuthError';
 }
 
-/** Renew this long before the announced expiry, so no request carries a token that dies in flight. */
+/**
+ * Renew this long before the announced expiry, so no request carries a token that dies in
+ * flight: a minute, or a quarter of the token's life when tokens live less than 4 minutes
+ * (a fixed minute would mean a login before every request).
+ */
 const RENEW_BEFORE_MS = 60_000;
+
+export function renewAt(s: SwiftSession): number {
+  if (s.expiresAt === undefined) return Infinity;
+  const life = s.obtainedAt !== undefined ? s.expiresAt - s.obtainedAt : Infinity;
+  return s.expiresAt - Math.min(RENEW_BEFORE_MS, Math.max(0, life / 4));
+}
 
 export function guessAuthVersion(authUrl: string): 1 | 2 | 3 {
   const p = new URL(authUrl).pathname.replace(/\/+$/, '');
@@ -69,7 +81,7 @@ export class SwiftAuthenticator {
 
   async session(): Promise<SwiftSession> {
     const s = this.current;
-    if (s && (s.expiresAt === undefined || s.expiresAt - RENEW_BEFORE_MS > Date.now())) return s;
+    if (s && renewAt(s) > Date.now()) return s;
     return this.login();
   }
 
@@ -80,10 +92,12 @@ export class SwiftAuthenticator {
 
   private login(): Promise<SwiftSession> {
     if (!this.pending) {
+      const started = Date.now();
       this.pending = this.authenticate()
         .then((s) => {
           if (this.opts.storageUrl) s.storageUrl = this.opts.storageUrl;
           s.storageUrl = s.storageUrl.replace(/\/+$/, '');
+          s.obtainedAt ??= started;
           this.current = s;
           this.log.debug({ authVersion: this.version, storageUrl: s.storageUrl }, 'swift: logged in');
           return s;
@@ -119,7 +133,7 @@ export class SwiftAuthenticator {
         signal: AbortSignal.timeout(this.opts.timeout),
       });
     } catch (e) {
-      if (isNetworkError(e)) throw new StorageUnavailableError(`swift auth at ${url} unreachable: ${(e as Error).message}`);
+      if (isTransportError(e)) throw new StorageUnavailableError(`swift auth at ${url} unreachable: ${(e as Error).message}`);
       throw e;
     }
     if (res.status >= 500) throw new StorageUnavailableError(`swift auth at ${url} answered ${res.status}`);

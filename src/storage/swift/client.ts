@@ -2,7 +2,7 @@ import axios, { type AxiosInstance, type AxiosResponse, type ResponseType } from
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import { StorageError, StorageUnavailableError } from '../driver.js';
-import { isNetworkError, type Agents } from '../transport.js';
+import { isTransportError, type Agents } from '../transport.js';
 import { SwiftAuthenticator, type SwiftAuthOptions, type SwiftSession } from './auth.js';
 
 export interface SwiftRequest {
@@ -32,6 +32,11 @@ export interface SwiftCapabilities {
 }
 
 const LISTING_LIMIT = 10_000;
+/** Logins tried for one request before a 401 is reported as the store being unavailable. */
+const RELOGINS = 4;
+const RELOGIN_BACKOFF_MS = 250;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Object names in URLs: each '/'-separated part percent-encoded, the slashes kept.
@@ -80,19 +85,38 @@ export class SwiftClient {
   }
 
   /**
-   * Sends a request with the current token; on 401 logs in again and repeats it once
-   * (bodies are Buffers, so they can be sent twice). Streamed responses are returned as
-   * soon as the headers arrive, with the timeout then lifted: the caller's consumer sets
-   * the pace of the body.
+   * Sends a request with the current token. Streamed responses are returned as soon as the
+   * headers arrive, with the timeout then lifted: the caller's consumer sets the pace of the
+   * body. Bodies are Buffers, so a request can be sent again.
+   *
+   * Re-login: a 401 means the token died (expired, revoked, or a tempauth token handed out
+   * just before its end). The session is dropped and the request repeated with a new login;
+   * concurrent requests that hit the same 401 share that one login (the authenticator keeps
+   * one pending login). A fresh token can itself be refused once more: a tempauth login can
+   * return the cached token that expires a moment later, and a proxy's token cache can still
+   * hold a revocation of a token issued in the same second. So a refused fresh token is
+   * retried after a short back-off, and a login that hands back the token just refused is
+   * not used (the authenticator is told to log in again). Only when RELOGINS attempts all
+   * fail is the store reported unavailable: a healthy Swift never turns into an error.
    */
   async request(req: SwiftRequest): Promise<AxiosResponse> {
+    let refused: string | undefined;
     for (let attempt = 0; ; attempt++) {
-      const session = await this.auth.session();
-      const res = await this.send(session, req);
-      if (res.status === 401 && attempt === 0) {
-        discard(res);
-        this.log.info({ status: 401 }, 'swift: token rejected, logging in again');
+      let session = await this.auth.session();
+      if (refused !== undefined && session.token === refused) {
         this.auth.invalidate(session);
+        session = await this.auth.session();
+      }
+      const res = await this.send(session, req);
+      if (res.status === 401 && attempt < RELOGINS) {
+        discard(res);
+        refused = session.token;
+        this.auth.invalidate(session);
+        if (attempt === 0) this.log.info({ status: 401 }, 'swift: token rejected, logging in again');
+        else {
+          this.log.warn({ status: 401, attempt }, 'swift: a fresh token was rejected too; retrying after a pause');
+          await sleep(RELOGIN_BACKOFF_MS * 2 ** (attempt - 1));
+        }
         continue;
       }
       if (res.status >= 500 || res.status === 401) {
@@ -118,7 +142,11 @@ export class SwiftClient {
         signal: ac.signal,
       });
     } catch (e) {
-      if (isNetworkError(e) || ac.signal.aborted) {
+      const answered = req.method === 'HEAD' ? headAnswer(e) : undefined;
+      if (answered) return answered;
+      // Any failure of the exchange (refused, reset, timed out, an answer that is not HTTP)
+      // means Swift is unavailable to this request: 503 for the client, never 500.
+      if (isTransportError(e) || ac.signal.aborted) {
         throw new StorageUnavailableError(`swift ${req.method} ${req.object ?? '(account)'} failed: ${(e as Error).message}`);
       }
       throw e;
@@ -162,23 +190,42 @@ export class SwiftClient {
     });
   }
 
+  /**
+   * One bulk-delete request. The proxy checks the token for every object it deletes, so a
+   * token that expires while a large batch runs makes the rest fail with 401 inside a 200
+   * answer: those objects are retried with a new login, like a 401 on any request.
+   */
   private async bulkDelete(names: string[]): Promise<void> {
-    const body = names.map((n) => `/${encodeURIComponent(this.container)}/${encodeName(n)}`).join('\n');
-    const res = await this.request({
-      method: 'POST',
-      object: null,
-      query: { 'bulk-delete': 'true' },
-      headers: { 'Content-Type': 'text/plain', Accept: 'application/json' },
-      body,
-      responseType: 'json',
-    });
-    if (res.status >= 300) throw unexpected('bulk delete', `${names.length} objects`, res);
-    // Bulk delete answers 200 and reports per-object failures in the body.
-    const r = res.data as { 'Response Status'?: string; Errors?: Array<[string, string]> } | undefined;
-    const errors = (r?.Errors ?? []).filter(([, status]) => !status.startsWith('404'));
-    if (errors.length) {
+    let left = names;
+    for (let attempt = 0; ; attempt++) {
+      const session = await this.auth.session();
+      const body = left.map((n) => `/${encodeURIComponent(this.container)}/${encodeName(n)}`).join('\n');
+      const res = await this.request({
+        method: 'POST',
+        object: null,
+        query: { 'bulk-delete': 'true' },
+        headers: { 'Content-Type': 'text/plain', Accept: 'application/json' },
+        body,
+        responseType: 'json',
+      });
+      if (res.status >= 300) throw unexpected('bulk delete', `${left.length} objects`, res);
+      // Bulk delete answers 200 and reports per-object failures in the body.
+      const r = res.data as { 'Response Status'?: string; Errors?: Array<[string, string]> } | undefined;
+      const errors = (r?.Errors ?? []).filter(([, status]) => !status.startsWith('404'));
+      if (errors.length === 0) return;
+      const refused = errors.filter(([, status]) => status.startsWith('401'));
+      if (refused.length === errors.length && attempt < RELOGINS) {
+        this.auth.invalidate(session);
+        const prefix = `/${encodeURIComponent(this.container)}/`;
+        const again = new Set(refused.map(([ref]) => ref));
+        const matched = left.filter((n) => again.has(`${prefix}${encodeName(n)}`) || again.has(`/${this.container}/${n}`));
+        // Names that cannot be matched: send the whole batch again (deleting twice is harmless).
+        if (matched.length > 0) left = matched;
+        if (attempt > 0) await sleep(RELOGIN_BACKOFF_MS * 2 ** (attempt - 1));
+        continue;
+      }
       const first = errors[0]!;
-      const unavailable = errors.some(([, s]) => s.startsWith('5'));
+      const unavailable = errors.some(([, s]) => s.startsWith('5') || s.startsWith('401'));
       const msg = `swift bulk delete failed for ${errors.length} objects, e.g. ${first[0]}: ${first[1]}`;
       throw unavailable ? new StorageUnavailableError(msg) : new StorageError(msg);
     }
@@ -209,10 +256,26 @@ export class SwiftClient {
         bulkDelete: info.bulk_delete ? { maxDeletesPerRequest: info.bulk_delete.max_deletes_per_request ?? 1000 } : undefined,
       };
     } catch (e) {
-      if (isNetworkError(e)) throw new StorageUnavailableError(`swift /info unreachable: ${(e as Error).message}`);
+      if (isTransportError(e)) throw new StorageUnavailableError(`swift /info unreachable: ${(e as Error).message}`);
       return fallback;
     }
   }
+}
+
+/**
+ * The answer to a HEAD whose headers arrived complete before the parser failed. Swift's
+ * proxy answers a HEAD it refuses (401) with `Transfer-Encoding: chunked` and then sends
+ * the terminating chunk, although a HEAD answer has no body; Node reads those five bytes
+ * as the start of the next response and fails the exchange with a parse error after the
+ * response (status and headers, all a HEAD carries) was already in. That answer is the
+ * real one; the connection is closed by Node and not reused.
+ */
+function headAnswer(e: unknown): AxiosResponse | undefined {
+  const err = e as { code?: string; request?: { res?: { statusCode?: number; headers?: Record<string, unknown> } }; config?: unknown };
+  if (!/^HPE_/.test(err?.code ?? '')) return undefined;
+  const res = err.request?.res;
+  if (!res?.statusCode) return undefined;
+  return { status: res.statusCode, statusText: '', headers: res.headers ?? {}, data: undefined, config: err.config } as AxiosResponse;
 }
 
 /** Releases a response's socket when its body is not wanted. */
