@@ -190,10 +190,10 @@ function finish(shape: ConfigShape): Config {
   const hostForUrl = advertisedHost.includes(':') ? `[${advertisedHost}]` : advertisedHost;
   const realm = shape.token.realm || `https://${hostForUrl}:${shape.token.port}/token`;
   if (shape.token.port === shape.registry.port) {
-    throw new ConfigError('invalid configuration: token.port and registry.port must differ');
+    throw new ConfigError('invalid configuration: token.port (KEYPORT_TOKEN_PORT) and registry.port (KEYPORT_REGISTRY_PORT) must differ');
   }
   if (shape.keystone.serviceUser && !shape.keystone.servicePassword) {
-    throw new ConfigError('invalid configuration: keystone.servicePassword must be set when keystone.serviceUser is');
+    throw new ConfigError('invalid configuration: keystone.servicePassword (KEYPORT_KEYSTONE_SERVICE_PASSWORD) must be set when keystone.serviceUser (KEYPORT_KEYSTONE_SERVICE_USER) is');
   }
   const storage = storageProblems(shape.storage);
   if (storage.length) throw new ConfigError(`invalid configuration: ${storage.join('\n')}`);
