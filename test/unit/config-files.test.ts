@@ -64,7 +64,8 @@ const BAD: Array<[string, Record<string, string>, RegExp]> = [
   ['a log format', { KEYPORT_LOG_FORMAT: 'xml' }, /log\.format \(KEYPORT_LOG_FORMAT=xml\): must be one of the possible values: \["json","text"\]/],
   ['a misspelt variable', { KEYPORT_REGISTY_PORT: '9001' }, /KEYPORT_REGISTY_PORT: no such setting \(did you mean KEYPORT_REGISTRY_PORT\?\)/],
   ['a variable nothing is near', { KEYPORT_FROBNICATE: '1' }, /KEYPORT_FROBNICATE: no such setting; `keyport env` lists every variable/],
-  ['a secret is never echoed', { KEYPORT_KEYSTONE_SERVICE_USER: 'svc', KEYPORT_KEYSTONE_SERVICE_PASSWORD: '' }, /servicePassword must be set/],
+  ['a service user without its password', { KEYPORT_KEYSTONE_SERVICE_USER: 'svc' }, /keystone\.servicePassword \(KEYPORT_KEYSTONE_SERVICE_PASSWORD\) must be set when keystone\.serviceUser \(KEYPORT_KEYSTONE_SERVICE_USER\) is/],
+  ['a secret is never echoed', { KEYPORT_NOTIFICATION_ENDPOINTS: '[{"name":"a","url":"nope","headers":{"Authorization":"Bearer hunter2"}}]' }, /notifications\.endpoints \(KEYPORT_NOTIFICATION_ENDPOINTS=\(hidden\)\): endpoint 0 \(a\): url must be an absolute http\(s\) URL$/],
 ];
 
 for (const [name, env, message] of BAD) {
