@@ -35,12 +35,14 @@ const MAX_REDIRECTS = 5;
  */
 export class HttpTransport {
   private readonly agent: https.Agent;
-  private readonly plain = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly plain: http.Agent;
 
   constructor(
-    private readonly opts: { ca?: Array<string | Buffer>; userAgent: string; idleTimeoutMs: number },
+    private readonly opts: { ca?: Array<string | Buffer>; userAgent: string; idleTimeoutMs: number; insecure?: boolean; maxSockets?: number },
   ) {
-    this.agent = new https.Agent({ keepAlive: true, maxSockets: 16, ...(opts.ca ? { ca: opts.ca } : {}) });
+    const maxSockets = opts.maxSockets ?? 16;
+    this.agent = new https.Agent({ keepAlive: true, maxSockets, ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.insecure ? { rejectUnauthorized: false } : {}) });
+    this.plain = new http.Agent({ keepAlive: true, maxSockets });
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {

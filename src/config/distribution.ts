@@ -268,7 +268,7 @@ const RULES: Record<string, Rule> = {
   'storage.s3.sessiontoken': refused('give temporary credentials through AWS_SESSION_TOKEN'),
 
   middleware: refused('storage middleware (CloudFront, redirects) is not supported'),
-  proxy: refused('a pull-through cache is not supported'),
+  proxy: refused('Keyport caches per namespace, not as a whole registry: map a namespace to the upstream in upstreams (see "Pull-through cache" in the README)'),
   redis: harmless('Keyport uses no Redis cache'),
   reporting: harmless('Bugsnag and New Relic reporting are not supported; use the metrics endpoint'),
   validation: harmless('Keyport checks every manifest\'s references and sizes'),

@@ -1,6 +1,7 @@
 import convict from 'convict';
 import { registerFormats } from './formats.js';
 import { notificationsSchema, type NotificationsConfig } from './notifications.js';
+import { upstreamsSchema, type UpstreamInput } from './upstreams.js';
 
 registerFormats();
 
@@ -628,6 +629,7 @@ export const schema = {
     },
   },
   notifications: notificationsSchema,
+  upstreams: upstreamsSchema,
 } as const;
 
 export function createConfig(env: NodeJS.ProcessEnv) {
@@ -698,6 +700,7 @@ export interface ConfigShape {
     s3: S3Config;
   };
   notifications: NotificationsConfig;
+  upstreams: UpstreamInput[];
 }
 
 export interface SwiftConfig {

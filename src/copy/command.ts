@@ -130,20 +130,11 @@ export function keyportRegistryHost(config: Config): string {
   return `${h.includes(':') ? `[${h}]` : h}:${config.registry.port}`;
 }
 
-/**
- * The CA file of a configured upstream whose URL names this registry host, when the
- * configuration lists upstreams (`upstreams: [{url, caFile}]`); undefined otherwise.
- */
+/** The CA file of a configured upstream whose URL names this registry host, if any. */
 export function upstreamCaFile(config: Config, host: string): string | undefined {
-  const upstreams = (config as unknown as { upstreams?: ReadonlyArray<{ url?: unknown; caFile?: unknown }> }).upstreams;
-  if (!Array.isArray(upstreams)) return undefined;
-  for (const u of upstreams) {
-    if (typeof u?.url !== 'string' || typeof u.caFile !== 'string' || !u.caFile) continue;
-    try {
-      if (new URL(u.url).host === host) return u.caFile;
-    } catch {
-      /* a bad URL names no host */
-    }
+  for (const u of config.upstreams) {
+    if (!u.caFile) continue;
+    if (new URL(u.url).host === host) return u.caFile;
   }
   return undefined;
 }

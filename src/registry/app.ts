@@ -2,6 +2,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import { accessFields, createApp, setRoutePattern, type AppOptions } from '../http/app.js';
 import { noEvents, type EventSink } from '../events/types.js';
 import type { Logger } from '../log/logger.js';
+import type { PullThroughCache } from '../cache/pull-through.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { bearerChallenge, grants, grantsCatalog, type RequiredAccess } from './auth/access.js';
 import { InvalidTokenError, type TokenVerifier, type VerifiedToken } from './auth/token-verifier.js';
@@ -30,6 +31,8 @@ export interface RegistryDeps {
   events?: EventSink;
   /** Request metrics (src/metrics/http.ts); none by default. */
   observe?: AppOptions['observe'];
+  /** The pull-through cache for the namespaces mapped to upstream registries; none by default. */
+  cache?: PullThroughCache;
 }
 
 type Operation = { handler: Handler<any>; actions: string[] | null };
@@ -133,6 +136,7 @@ export function registryApp(deps: RegistryDeps): Express {
       res.setHeader('Allow', Object.keys(OPERATIONS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed here`, undefined, 405);
     }
+    deps.cache?.refuseWrite(route, req.method);
     const need = required(route, op.actions);
     const fields: Record<string, unknown> = Object.assign(accessFields(res), { user: undefined }, describe(route, req.method, op.actions));
     const token = await authenticate(req, need);
@@ -144,7 +148,8 @@ export function registryApp(deps: RegistryDeps): Express {
       throw e;
     }
     const ctx: Context = { route, token, driver, blobs, uploads, manifests, settings, log: req.log, events: deps.events ?? noEvents };
-    await op.handler(ctx, req, res);
+    if (deps.cache?.enabled) await deps.cache.handle(ctx, req, res, op.handler);
+    else await op.handler(ctx, req, res);
   });
 
   app.use((_req: Request, res: Response) => {

@@ -6,6 +6,7 @@ import {
   StorageReadOnlyError,
   StorageUnavailableError,
 } from '../storage/driver.js';
+import { UpstreamDigestError, UpstreamNotFoundError, UpstreamThrottledError, UpstreamUnavailableError } from '../cache/errors.js';
 import { errors, RegistryError } from './errors.js';
 
 export function errorBody(code: string, message: string, detail?: unknown) {
@@ -38,6 +39,16 @@ export function registryErrorHandler(err: unknown, req: Request, res: Response, 
     req.log.warn({ err: err.message }, 'storage unavailable');
     e = errors.unavailable('the storage backend is unreachable; try again later');
     e.headers['Retry-After'] = '10';
+  } else if (err instanceof UpstreamNotFoundError) {
+    const code = err.kind === 'manifest' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN';
+    e = new RegistryError(code, `${err.kind === 'manifest' ? 'manifest' : 'blob'} unknown: ${err.message}`, { reference: err.reference, upstream: err.upstream, upstreamStatus: err.status });
+  } else if (err instanceof UpstreamThrottledError) {
+    req.log.warn({ upstream: err.upstream }, 'upstream rate-limits the cache');
+    e = new RegistryError('TOOMANYREQUESTS', `too many requests: ${err.message}`, { upstream: err.upstream });
+    if (err.retryAfter) e.headers['Retry-After'] = err.retryAfter;
+  } else if (err instanceof UpstreamUnavailableError || err instanceof UpstreamDigestError) {
+    req.log.warn({ upstream: err.upstream, err: err.message }, 'upstream unavailable');
+    e = new RegistryError('UNAVAILABLE', `service unavailable: ${err.message}`, { upstream: err.upstream });
   } else if (err instanceof InvalidPathError) e = errors.nameInvalid(err.path);
   else if (isClientAbort(err)) {
     req.log.info({ err: (err as Error).message }, 'client went away');

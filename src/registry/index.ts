@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import { isClusterWorker } from '../http/cluster.js';
 import { createStorageDriver } from '../storage/factory.js';
 import { createNotifier } from '../events/registry-notifier.js';
+import { PullThroughCache } from '../cache/pull-through.js';
 import { StorageHealth } from '../storage/health.js';
 import { loadServerTls, parseCertificateBundle } from '../tls/certificates.js';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -59,10 +60,14 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     health.start();
   }
   const events = createNotifier(config, log);
+  const cache = config.upstreams.length
+    ? new PullThroughCache({ driver, upstreams: config.upstreams, log: log.child({ component: 'cache' }), maxManifestSize: config.registry.maxManifestSize })
+    : undefined;
   const app = registryApp({
     driver,
     health,
     events,
+    ...(cache ? { cache } : {}),
     verifier,
     realm: config.realm,
     service: config.token.service,
@@ -102,7 +107,15 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   purgeTimer?.unref();
 
   log.info(
-    { bind: config.bind, port: config.registry.port, storage: driver.name, realm: config.realm, service: config.token.service, trustedCerts: trusted.length },
+    {
+      bind: config.bind,
+      port: config.registry.port,
+      storage: driver.name,
+      realm: config.realm,
+      service: config.token.service,
+      trustedCerts: trusted.length,
+      ...(cache ? { upstreams: config.upstreams.map((u) => `${u.namespace}=${u.url}`) } : {}),
+    },
     'registry listening',
   );
   return {
@@ -112,6 +125,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
       health?.stop();
       await closeServer(server);
       events.close();
+      cache?.close();
       if (metricsServer) await closeServer(metricsServer);
       await driver.close?.();
     },

@@ -58,6 +58,9 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
   // Anonymous namespaces are shared ones too: nobody's personal namespace, pulled by all.
   const anonymous = new Set(config.policy.anonymousNamespaces);
   const shared = new Set([...config.policy.sharedNamespaces, ...anonymous]);
+  // A cache namespace's first component is nobody's personal namespace either.
+  const cacheNamespaces = config.upstreams.map((u) => ({ namespace: u.namespace, pull: u.pull ?? [] }));
+  const reserved = new Set([...shared, ...cacheNamespaces.map((c) => c.namespace.split('/')[0]!)]);
   const authenticator = new Authenticator(
     {
       defaultDomainId: k.defaultDomain,
@@ -65,7 +68,7 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
       cacheTtlSeconds: k.cacheTtl,
       cacheSize: k.cacheSize,
       facts: { adminRole: config.policy.adminRole, adminProject: config.policy.adminProject },
-      reservedNamespaces: shared,
+      reservedNamespaces: reserved,
     },
     {
       client: keystone,
@@ -91,6 +94,7 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
       sharedNamespaces: shared,
       pullOtherUsers: config.policy.pullOtherUsers,
       anonymousNamespaces: anonymous,
+      cacheNamespaces,
     },
     config.token.maxScopes,
   );

@@ -10,6 +10,10 @@ import type { AccessFacts } from './facts.js';
  *  - project namespaces: any role pulls; pushRoles push and delete
  *  - other namespaces: nothing, or pull when pullOtherUsers is on (never a project's)
  *  - anonymous namespaces: as shared ones, and anonymous requests pull there (only there)
+ *  - cache namespaces (pull-through upstreams): pull for everyone, or for the projects
+ *    and roles the upstream's `pull` names; nobody pushes (the registry refuses it
+ *    anyway), admins delete. They are matched first, so no personal or project
+ *    namespace can shadow one.
  *  - registry:catalog:* : admins only
  *  - admins: everything
  */
@@ -20,6 +24,15 @@ export interface PolicySettings {
   sharedNamespaces: ReadonlySet<string>;
   pullOtherUsers: boolean;
   anonymousNamespaces: ReadonlySet<string>;
+  /** Namespaces of the pull-through cache and who may pull there (empty: every user). */
+  cacheNamespaces?: ReadonlyArray<CacheNamespace>;
+}
+
+export interface CacheNamespace {
+  /** One or more repository-name components, e.g. "dockerhub" or "mirror/quay". */
+  namespace: string;
+  /** Project namespaces ("demo": any role there) or "project:role" pairs; empty: every authenticated user. */
+  pull: readonly string[];
 }
 
 export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete'] as const;
@@ -59,6 +72,13 @@ async function grantsFor(
   if (scope.type !== 'repository' || scope.class !== undefined && scope.class !== 'image' && scope.class !== 'plugin') {
     return new Set();
   }
+  const cache = settings.cacheNamespaces?.find((c) => scope.name.startsWith(`${c.namespace}/`));
+  if (cache) {
+    const granted: Grant = (await mayPullFromCache(cache, facts)) ? new Set(['pull']) : new Set();
+    const missing = requested.some((a) => (a === '*' ? true : !granted.has(a)));
+    if (missing && (await facts.isAdmin())) return new Set(ALL);
+    return granted;
+  }
   const ns = namespaceOf(scope.name);
   if (ns === ownNamespace) return new Set(ALL);
 
@@ -84,6 +104,17 @@ async function grantsFor(
   const missing = requested.some((a) => (a === '*' ? !granted.has('*') : !granted.has(a)));
   if (missing && (wantsWrite || !granted.has('pull')) && (await facts.isAdmin())) return new Set(ALL);
   return granted;
+}
+
+async function mayPullFromCache(cache: CacheNamespace, facts: AccessFacts): Promise<boolean> {
+  if (cache.pull.length === 0) return true;
+  for (const entry of cache.pull) {
+    const colon = entry.indexOf(':');
+    const project = colon < 0 ? entry : entry.slice(0, colon);
+    const roles = await facts.projectRoles(project);
+    if (roles && roles.size > 0 && (colon < 0 || roles.has(entry.slice(colon + 1)))) return true;
+  }
+  return false;
 }
 
 /** What a request without credentials gets: pull, in the anonymous namespaces only. */

@@ -4,7 +4,7 @@ import { grantedActions, type PolicySettings } from './policy.js';
 
 export interface NamespaceAccess {
   namespace: string;
-  kind: 'personal' | 'project' | 'shared' | 'anonymous';
+  kind: 'personal' | 'project' | 'shared' | 'anonymous' | 'cache';
   /** The user's roles in the project (project namespaces only). */
   roles?: string[];
   /** What the user may do in every repository of the namespace. */
@@ -39,6 +39,9 @@ export async function describeAccess(policy: PolicySettings, principal: Principa
   }
   for (const ns of [...policy.sharedNamespaces].sort()) {
     namespaces.push({ namespace: ns, kind: policy.anonymousNamespaces.has(ns) ? 'anonymous' : 'shared', actions: await actionsIn(ns) });
+  }
+  for (const c of policy.cacheNamespaces ?? []) {
+    namespaces.push({ namespace: c.namespace, kind: 'cache', actions: await actionsIn(c.namespace) });
   }
   return {
     user: principal.userName,

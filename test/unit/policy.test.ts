@@ -51,6 +51,17 @@ const rows: Row[] = [
   ['unknown resource types get nothing', 'alice', 'plugin:alice/x:pull', []],
   ['unknown actions are never granted', 'alice', 'repository:alice/app:pull,frobnicate', ['pull']],
   ['repository(plugin) class in own namespace', 'alice', 'repository(plugin):alice/p:pull', ['pull']],
+  ['cache namespace: every user pulls', 'alice', 'repository:hub/library/busybox:pull', ['pull'], { cacheNamespaces: [{ namespace: 'hub', pull: [] }] }],
+  ['cache namespace: nobody pushes or deletes', 'alice', 'repository:hub/library/busybox:pull,push,delete', ['pull'], { cacheNamespaces: [{ namespace: 'hub', pull: [] }] }],
+  ['cache namespace: admins may delete', 'root', 'repository:hub/library/busybox:delete', ['delete'], { cacheNamespaces: [{ namespace: 'hub', pull: [] }] }],
+  ['cache namespace with pull limited to a project the user is in', 'alice', 'repository:hub/x:pull', ['pull'], { cacheNamespaces: [{ namespace: 'hub', pull: ['finance', 'docs'] }] }],
+  ['cache namespace with pull limited to projects the user is not in', 'alice', 'repository:hub/x:pull', [], { cacheNamespaces: [{ namespace: 'hub', pull: ['finance'] }] }],
+  ['cache namespace with pull limited to a role the user has', 'alice', 'repository:hub/x:pull', ['pull'], { cacheNamespaces: [{ namespace: 'hub', pull: ['docs:reader'] }] }],
+  ['cache namespace with pull limited to a role the user lacks there', 'alice', 'repository:hub/x:pull', [], { cacheNamespaces: [{ namespace: 'hub', pull: ['ops:reader'] }] }],
+  ['cache namespace: admins pull whatever the limit', 'root', 'repository:hub/x:pull', ['pull'], { cacheNamespaces: [{ namespace: 'hub', pull: ['finance'] }] }],
+  ['a cache namespace of several components', 'alice', 'repository:mirror/quay/app:pull,push', ['pull'], { cacheNamespaces: [{ namespace: 'mirror/quay', pull: [] }] }],
+  ['outside a multi-component cache namespace the usual rules hold', 'alice', 'repository:mirror/other:pull', [], { cacheNamespaces: [{ namespace: 'mirror/quay', pull: [] }] }],
+  ['a cache namespace shadows a project namespace of the same name', 'alice', 'repository:demo/app:pull,push', ['pull'], { cacheNamespaces: [{ namespace: 'demo', pull: [] }] }],
 ];
 
 /** StaticFacts plus a project directory, as with a Keystone service account. */

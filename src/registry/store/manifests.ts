@@ -67,7 +67,13 @@ export class ManifestStore {
     private readonly blobs: BlobStore,
   ) {}
 
-  async put(name: string, ref: Reference, body: Buffer, contentType: string | undefined): Promise<PutManifest> {
+  /**
+   * Stores a manifest under its digest and, for a tag reference, the tag. A push
+   * checks first that the repository holds every target; the pull-through cache
+   * passes `checkTargets: false`, because it brings a manifest in before its blobs
+   * (each is fetched when first asked for).
+   */
+  async put(name: string, ref: Reference, body: Buffer, contentType: string | undefined, opts: { checkTargets?: boolean } = {}): Promise<PutManifest> {
     const parsed = parseManifest(body, contentType);
     const algorithm = ref.kind === 'digest' ? ref.digest.algorithm : 'sha256';
     const hex = crypto.createHash(algorithm).update(body).digest('hex');
@@ -75,8 +81,10 @@ export class ManifestStore {
     if (ref.kind === 'digest' && ref.digest.hex !== hex) {
       throw errors.digestInvalid('manifest digest does not match the reference', { digest: ref.digest.value });
     }
-    await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
-    await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
+    if (opts.checkTargets !== false) {
+      await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
+      await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
+    }
     await this.blobs.putSmall(digest, body);
     await this.driver.putContent(paths.revisionLink(name, digest), Buffer.from(digest.value));
     if (parsed.subject) {
