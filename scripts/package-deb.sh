@@ -141,6 +141,10 @@ roff_escape() { sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/' -e 's/-/\\-/g';
   echo '.nf'
   node dist/cli.js copy --help | roff_escape
   echo '.fi'
+  echo '.SS keyport gc'
+  echo '.nf'
+  node dist/cli.js gc --help | roff_escape
+  echo '.fi'
   echo '.SS keyport whoami'
   echo '.nf'
   node dist/cli.js whoami --help | roff_escape

@@ -18,6 +18,7 @@ Commands:
   certs      generate missing certificates and keys in the certs directory
   copy       copy an image into this Keyport, optionally after a check ("keyport copy --help")
   whoami     log in and show your user, namespace and what you may do where
+  gc         free storage no image uses, online ("keyport gc --help")
   config     print the effective configuration, as a file --config reads
              (secrets left out)
   env        list every setting with its environment variable and default
@@ -35,6 +36,7 @@ Configuration comes from config/*.json, then --config, then KEYPORT_* variables.
 async function main(argv: string[]): Promise<number> {
   const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
   if (argv[0] === 'copy') return (await import('./copy/command.js')).runCopy(argv.slice(1), io);
+  if (argv[0] === 'gc') return (await import('./gc/command.js')).runGcCommand(argv.slice(1), io);
   if (argv[0] === 'whoami') return (await import('./whoami/command.js')).runWhoami(argv.slice(1), io);
   let parsed;
   try {

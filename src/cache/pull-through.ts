@@ -9,9 +9,10 @@ import type { Context, Handler } from '../registry/handlers/context.js';
 import { isIndexMediaType, accepts } from '../registry/manifest.js';
 import { BLOB_MEDIA_TYPE, notify } from '../registry/notify.js';
 import type { Route } from '../registry/routes.js';
-import { BlobStore } from '../registry/store/blobs.js';
-import { ManifestStore, parseReference, type Reference, type StoredManifest } from '../registry/store/manifests.js';
-import { UploadStore } from '../registry/store/uploads.js';
+import type { BlobStore } from '../registry/store/blobs.js';
+import { type ManifestStore, parseReference, type Reference, type StoredManifest } from '../registry/store/manifests.js';
+import type { UploadStore } from '../registry/store/uploads.js';
+import type { Stores } from '../registry/store/stores.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { isUpstreamOutage, UpstreamDigestError, UpstreamUnavailableError } from './errors.js';
 import { cacheMetrics, type CacheResult } from './metrics.js';
@@ -21,6 +22,7 @@ import { UpstreamClient } from './upstream.js';
 
 export interface PullThroughOptions {
   driver: StorageDriver;
+  stores: Stores;
   upstreams: readonly UpstreamInput[];
   log: Logger;
   maxManifestSize: number;
@@ -82,9 +84,11 @@ export class PullThroughCache {
     this.now = opts.now ?? Date.now;
     const clientOpts = { userAgent: opts.userAgent ?? 'keyport-cache', timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS };
     this.mapped = opts.upstreams.map(resolveUpstream).map((upstream) => ({ upstream, client: new UpstreamClient(upstream, clientOpts) }));
-    this.blobs = new BlobStore(opts.driver);
-    this.manifests = new ManifestStore(opts.driver, this.blobs);
-    this.uploads = new UploadStore(opts.driver, this.blobs);
+    // The process's own stores: an upload the cache starts has the same single owner as one
+    // a client starts (one set of locks, one purge).
+    this.blobs = opts.stores.blobs;
+    this.manifests = opts.stores.manifests;
+    this.uploads = opts.stores.uploads;
     this.records = new CacheRecords(opts.driver, this.now);
   }
 

@@ -7,7 +7,7 @@ import { fromDistribution, isDistributionConfig } from './distribution.js';
 import { ConfigError } from './errors.js';
 import { settings } from './reference.js';
 import { createConfig, type ConfigShape } from './schema.js';
-import { storageProblems } from './storage-checks.js';
+import { storageProblems } from '../storage/drivers.js';
 
 export type Config = Readonly<ConfigShape> & {
   /** Derived: the realm the registry advertises. */

@@ -1,3 +1,4 @@
+import type { SchemaFragment } from './fragment.js';
 import { schema } from './schema.js';
 
 interface Setting {
@@ -11,18 +12,18 @@ interface Setting {
 /** Every setting of the schema, in schema order. */
 export function settings(): Setting[] {
   const out: Setting[] = [];
-  const walk = (node: Record<string, unknown>, prefix: string) => {
+  const walk = (node: SchemaFragment, prefix: string) => {
     for (const [k, v] of Object.entries(node)) {
       const key = prefix ? `${prefix}.${k}` : k;
       if (v && typeof v === 'object' && 'doc' in v) {
         const s = v as { env: string; default: unknown; doc: string; sensitive?: boolean };
         out.push({ key, env: s.env, default: s.default, doc: s.doc, sensitive: !!s.sensitive });
       } else if (v && typeof v === 'object') {
-        walk(v as Record<string, unknown>, key);
+        walk(v as SchemaFragment, key);
       }
     }
   };
-  walk(schema as unknown as Record<string, unknown>, '');
+  walk(schema, '');
   return out;
 }
 

@@ -1,7 +1,9 @@
 import convict from 'convict';
 import { registerFormats } from './formats.js';
-import { notificationsSchema, type NotificationsConfig } from './notifications.js';
-import { upstreamsSchema, type UpstreamInput } from './upstreams.js';
+import { DRIVER_NAMES, driverSettings } from '../storage/drivers.js';
+import type { SettingsOf } from './fragment.js';
+import { notificationsSchema } from './notifications.js';
+import { upstreamsSchema } from './upstreams.js';
 
 registerFormats();
 
@@ -210,7 +212,7 @@ export const schema = {
     memcached: {
       doc: 'memcached servers (host:port, comma separated) holding the failure counts, so several token-server hosts throttle together; empty counts on each host (its workers together).',
       format: 'host-port-list',
-      default: [],
+      default: [] as string[],
       env: 'KEYPORT_THROTTLE_MEMCACHED',
     },
   },
@@ -236,13 +238,13 @@ export const schema = {
     pushRoles: {
       doc: 'Project roles that may push and delete in a project namespace.',
       format: 'string-list',
-      default: ['member', 'admin'],
+      default: ['member', 'admin'] as string[],
       env: 'KEYPORT_PUSH_ROLES',
     },
     sharedNamespaces: {
       doc: 'Read-only namespaces every authenticated user may pull from; only admins push (comma separated).',
       format: 'string-list',
-      default: ['public'],
+      default: ['public'] as string[],
       env: 'KEYPORT_SHARED_NAMESPACES',
     },
     pullOtherUsers: {
@@ -254,7 +256,7 @@ export const schema = {
     anonymousNamespaces: {
       doc: 'Namespaces anyone may pull from without logging in (comma separated; off when empty). Pushes still need a login (admins), as in a shared namespace.',
       format: 'string-list',
-      default: [],
+      default: [] as string[],
       env: 'KEYPORT_ANONYMOUS_NAMESPACES',
     },
   },
@@ -337,22 +339,12 @@ export const schema = {
   storage: {
     driver: {
       doc: 'Storage driver.',
-      format: ['filesystem', 'memory', 'swift', 's3'],
+      format: DRIVER_NAMES,
       default: 'filesystem',
       env: 'KEYPORT_STORAGE_DRIVER',
     },
-    root: {
-      doc: 'Root directory of the filesystem driver.',
-      format: String,
-      default: './data',
-      env: 'KEYPORT_STORAGE_ROOT',
-    },
-    fsync: {
-      doc: 'fsync files and directories before a write is acknowledged (filesystem driver).',
-      format: 'flag',
-      default: true,
-      env: 'KEYPORT_STORAGE_FSYNC',
-    },
+    // The drivers' own settings: filesystem's root and fsync here, then storage.<driver>.*
+    ...driverSettings.flat,
     health: {
       enabled: {
         doc: 'Check the storage driver periodically; /healthz reports unhealthy and requests get 503 after `threshold` failures in a row.',
@@ -373,260 +365,39 @@ export const schema = {
         env: 'KEYPORT_STORAGE_HEALTH_THRESHOLD',
       },
     },
-    swift: {
-      authUrl: {
-        doc: 'Swift driver: authentication URL: Keystone (https://keystone:5000/v3 or .../v2.0) or Swift v1 auth (https://swift:8080/auth/v1.0).',
-        format: 'optional-url',
-        default: '',
-        env: 'KEYPORT_SWIFT_AUTH_URL',
-      },
-      authVersion: {
-        doc: 'Swift driver: auth protocol: 1 (X-Auth-User/X-Auth-Key), 2 (Keystone v2), 3 (Keystone v3); 0 guesses from authUrl (/v1.0: 1, /v2.0: 2, otherwise 3).',
-        format: [0, 1, 2, 3],
+    gc: {
+      interval: {
+        doc: 'Seconds between scheduled online garbage collections inside the registry; 0: off (run `keyport gc` instead). Instances sharing a store take turns through a lease in the store.',
+        format: 'nat',
         default: 0,
-        env: 'KEYPORT_SWIFT_AUTH_VERSION',
+        env: 'KEYPORT_STORAGE_GC_INTERVAL',
       },
-      username: {
-        doc: 'Swift driver: user name (v1 auth: account:user).',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_USERNAME',
+      deleteUntagged: {
+        doc: 'Scheduled GC also deletes manifests no tag reaches (images pushed by digest only, after the grace period), as `keyport gc --delete-untagged`.',
+        format: 'flag',
+        default: false,
+        env: 'KEYPORT_STORAGE_GC_DELETE_UNTAGGED',
       },
-      password: {
-        doc: 'Swift driver: password (v1 auth: the key).',
-        format: String,
-        default: '',
-        sensitive: true,
-        env: 'KEYPORT_SWIFT_PASSWORD',
+      grace: {
+        doc: 'Seconds a blob, link or manifest written before a GC starts stays safe from it, so pushes in progress keep their layers.',
+        format: 'nat',
+        default: 3600,
+        env: 'KEYPORT_STORAGE_GC_GRACE',
       },
-      applicationCredentialId: {
-        doc: 'Swift driver: Keystone v3 application credential id (used instead of username/password).',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_APPLICATION_CREDENTIAL_ID',
-      },
-      applicationCredentialName: {
-        doc: 'Swift driver: application credential name, with username and domain, when the id is not known.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_APPLICATION_CREDENTIAL_NAME',
-      },
-      applicationCredentialSecret: {
-        doc: 'Swift driver: application credential secret.',
-        format: String,
-        default: '',
-        sensitive: true,
-        env: 'KEYPORT_SWIFT_APPLICATION_CREDENTIAL_SECRET',
-      },
-      tenant: {
-        doc: 'Swift driver: project (tenant) name.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_TENANT',
-      },
-      tenantId: {
-        doc: 'Swift driver: project (tenant) id; wins over the name.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_TENANT_ID',
-      },
-      domain: {
-        doc: 'Swift driver: domain name of the user (Keystone v3); also the project\'s unless tenantDomain is set.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_DOMAIN',
-      },
-      domainId: {
-        doc: 'Swift driver: domain id of the user (Keystone v3); wins over the name. Both empty: "default".',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_DOMAIN_ID',
-      },
-      tenantDomain: {
-        doc: 'Swift driver: domain name of the project, when it differs from the user\'s.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_TENANT_DOMAIN',
-      },
-      tenantDomainId: {
-        doc: 'Swift driver: domain id of the project, when it differs from the user\'s.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_TENANT_DOMAIN_ID',
-      },
-      region: {
-        doc: 'Swift driver: region of the object-store endpoint in the Keystone catalog; empty takes the first.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_REGION',
-      },
-      endpointType: {
-        doc: 'Swift driver: catalog interface of the object-store endpoint.',
-        format: ['public', 'internal', 'admin'],
-        default: 'public',
-        env: 'KEYPORT_SWIFT_ENDPOINT_TYPE',
-      },
-      storageUrl: {
-        doc: 'Swift driver: object-store URL (https://swift:8080/v1/AUTH_x) to use instead of the one auth returns.',
-        format: 'optional-url',
-        default: '',
-        env: 'KEYPORT_SWIFT_STORAGE_URL',
-      },
-      container: {
-        doc: 'Swift driver: container holding everything; created when missing.',
-        format: 'non-empty-string',
-        default: 'keyport',
-        env: 'KEYPORT_SWIFT_CONTAINER',
-      },
-      rootDirectory: {
-        doc: 'Swift driver: object name prefix inside the container, so several registries can share one.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_ROOT_DIRECTORY',
-      },
-      chunkSize: {
-        doc: 'Swift driver: segment size in bytes of large objects (1 MiB to 5 GiB); uploads stream one segment at a time.',
+      claimWindow: {
+        doc: 'Seconds a manifest push\'s claim on the blobs it references keeps them from any GC, so a push racing a sweep keeps its blobs. Must be the same on every instance and well above the longest manifest PUT plus clock differences between hosts.',
         format: 'positive-int',
-        default: 20 * 1024 * 1024,
-        env: 'KEYPORT_SWIFT_CHUNK_SIZE',
+        default: 900,
+        env: 'KEYPORT_STORAGE_GC_CLAIM_WINDOW',
       },
-      insecureSkipVerify: {
-        doc: 'Swift driver: skip TLS verification of Keystone and Swift (testing only).',
-        format: 'flag',
-        default: false,
-        env: 'KEYPORT_SWIFT_INSECURE_SKIP_VERIFY',
-      },
-      caFile: {
-        doc: 'Swift driver: CA bundle (PEM) to verify Keystone and Swift; empty uses the system store.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_SWIFT_CA_FILE',
-      },
-      timeout: {
-        doc: 'Swift driver: milliseconds to wait for an answer from Keystone or Swift before the store counts as unavailable.',
-        format: 'positive-milliseconds',
-        default: 30000,
-        env: 'KEYPORT_SWIFT_TIMEOUT',
-      },
-      tempUrlKey: {
-        doc: 'Swift driver: TempURL key; set on the account (or container) at start when it has none.',
-        format: String,
-        default: '',
-        sensitive: true,
-        env: 'KEYPORT_SWIFT_TEMPURL_KEY',
-      },
-      tempUrlContainerKey: {
-        doc: 'Swift driver: keep the TempURL key on the container (X-Container-Meta-Temp-URL-Key) instead of the account.',
-        format: 'flag',
-        default: false,
-        env: 'KEYPORT_SWIFT_TEMPURL_CONTAINER_KEY',
-      },
-      tempUrlMethods: {
-        doc: 'Swift driver: methods TempURLs are made for.',
-        format: 'string-list',
-        default: ['GET', 'HEAD'],
-        env: 'KEYPORT_SWIFT_TEMPURL_METHODS',
-      },
-      tempUrlDigest: {
-        doc: 'Swift driver: TempURL signature digest (the cluster must allow it; see /info).',
-        format: ['sha1', 'sha256', 'sha512'],
-        default: 'sha256',
-        env: 'KEYPORT_SWIFT_TEMPURL_DIGEST',
-      },
-      redirect: {
-        doc: 'Swift driver: answer blob downloads with a redirect to a TempURL, so the bytes flow from Swift to the client (needs tempUrlKey).',
-        format: 'flag',
-        default: false,
-        env: 'KEYPORT_SWIFT_REDIRECT',
-      },
-      redirectExpiry: {
-        doc: 'Swift driver: seconds a redirect TempURL stays valid.',
-        format: 'positive-seconds',
-        default: 1200,
-        env: 'KEYPORT_SWIFT_REDIRECT_EXPIRY',
+      leaseTtl: {
+        doc: 'Seconds the GC lease lasts without a heartbeat: how long a killed GC blocks the next one.',
+        format: 'positive-int',
+        default: 60,
+        env: 'KEYPORT_STORAGE_GC_LEASE_TTL',
       },
     },
-    s3: {
-      bucket: {
-        doc: 'S3 driver: bucket holding everything (it must exist).',
-        format: String,
-        default: '',
-        env: 'KEYPORT_S3_BUCKET',
-      },
-      region: {
-        doc: 'S3 driver: region; empty takes AWS_REGION, else us-east-1.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_S3_REGION',
-      },
-      endpoint: {
-        doc: 'S3 driver: endpoint URL of an S3-compatible store (Swift s3api, Ceph RGW, MinIO); empty uses AWS.',
-        format: 'optional-url',
-        default: '',
-        env: 'KEYPORT_S3_ENDPOINT',
-      },
-      forcePathStyle: {
-        doc: 'S3 driver: path-style URLs (endpoint/bucket/key) instead of virtual-host style (bucket.endpoint/key).',
-        format: 'flag',
-        default: false,
-        env: 'KEYPORT_S3_FORCE_PATH_STYLE',
-      },
-      accessKey: {
-        doc: 'S3 driver: access key id; empty takes the standard AWS credential chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, profiles, instance roles).',
-        format: String,
-        default: '',
-        env: 'KEYPORT_S3_ACCESS_KEY',
-      },
-      secretKey: {
-        doc: 'S3 driver: secret access key.',
-        format: String,
-        default: '',
-        sensitive: true,
-        env: 'KEYPORT_S3_SECRET_KEY',
-      },
-      rootDirectory: {
-        doc: 'S3 driver: key prefix inside the bucket.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_S3_ROOT_DIRECTORY',
-      },
-      chunkSize: {
-        doc: 'S3 driver: multipart part size in bytes (5 MiB to 5 GiB).',
-        format: 'positive-int',
-        default: 10 * 1024 * 1024,
-        env: 'KEYPORT_S3_CHUNK_SIZE',
-      },
-      insecureSkipVerify: {
-        doc: 'S3 driver: skip TLS verification of the endpoint (testing only).',
-        format: 'flag',
-        default: false,
-        env: 'KEYPORT_S3_INSECURE_SKIP_VERIFY',
-      },
-      caFile: {
-        doc: 'S3 driver: CA bundle (PEM) to verify the endpoint; empty uses the system store.',
-        format: String,
-        default: '',
-        env: 'KEYPORT_S3_CA_FILE',
-      },
-      timeout: {
-        doc: 'S3 driver: milliseconds to wait for an answer before the store counts as unavailable.',
-        format: 'positive-milliseconds',
-        default: 30000,
-        env: 'KEYPORT_S3_TIMEOUT',
-      },
-      redirect: {
-        doc: 'S3 driver: answer blob downloads with a redirect to a presigned URL.',
-        format: 'flag',
-        default: false,
-        env: 'KEYPORT_S3_REDIRECT',
-      },
-      redirectExpiry: {
-        doc: 'S3 driver: seconds a presigned redirect URL stays valid.',
-        format: 'positive-seconds',
-        default: 1200,
-        env: 'KEYPORT_S3_REDIRECT_EXPIRY',
-      },
-    },
+    ...driverSettings.sections,
   },
   notifications: notificationsSchema,
   upstreams: upstreamsSchema,
@@ -634,118 +405,8 @@ export const schema = {
 
 export function createConfig(env: NodeJS.ProcessEnv) {
   // args: [] so convict never parses the CLI's own argv as configuration.
-  return convict(schema as unknown as convict.Schema<ConfigShape>, { env, args: [] });
+  return convict<ConfigShape>(schema, { env, args: [] });
 }
 
-/** Plain object type of the validated configuration. */
-export interface ConfigShape {
-  bind: string;
-  publicHost: string;
-  log: { level: string; format: 'json' | 'text' };
-  tls: { certsDir: string; names: string[]; tokenKeyType: 'ec' | 'rsa' };
-  token: {
-    port: number;
-    issuer: string;
-    service: string;
-    realm: string;
-    lifetime: number;
-    refreshLifetime: number;
-    workers: number;
-    maxScopes: number;
-    metricsPort: number;
-    metricsBind: string;
-  };
-  keystone: {
-    url: string;
-    defaultDomain: string;
-    caFile: string;
-    insecure: boolean;
-    timeout: number;
-    serviceUser: string;
-    servicePassword: string;
-    serviceUserDomain: string;
-    serviceProject: string;
-    serviceProjectDomain: string;
-    cacheTtl: number;
-    cacheSize: number;
-  };
-  throttle: { maxFailures: number; window: number; memcached: string[] };
-  policy: {
-    adminRole: string;
-    adminProject: string;
-    projectNamespaces: boolean;
-    pushRoles: string[];
-    sharedNamespaces: string[];
-    pullOtherUsers: boolean;
-    anonymousNamespaces: string[];
-  };
-  registry: {
-    port: number;
-    workers: number;
-    trustedTokenCerts: string;
-    deleteEnabled: boolean;
-    maxManifestSize: number;
-    tokenLeeway: number;
-    uploadTimeout: number;
-    metricsPort: number;
-    metricsBind: string;
-    uploadPurging: { enabled: boolean; age: number; interval: number };
-  };
-  storage: {
-    driver: 'filesystem' | 'memory' | 'swift' | 's3';
-    root: string;
-    fsync: boolean;
-    health: { enabled: boolean; interval: number; threshold: number };
-    swift: SwiftConfig;
-    s3: S3Config;
-  };
-  notifications: NotificationsConfig;
-  upstreams: UpstreamInput[];
-}
-
-export interface SwiftConfig {
-  authUrl: string;
-  authVersion: 0 | 1 | 2 | 3;
-  username: string;
-  password: string;
-  applicationCredentialId: string;
-  applicationCredentialName: string;
-  applicationCredentialSecret: string;
-  tenant: string;
-  tenantId: string;
-  domain: string;
-  domainId: string;
-  tenantDomain: string;
-  tenantDomainId: string;
-  region: string;
-  endpointType: 'public' | 'internal' | 'admin';
-  storageUrl: string;
-  container: string;
-  rootDirectory: string;
-  chunkSize: number;
-  insecureSkipVerify: boolean;
-  caFile: string;
-  timeout: number;
-  tempUrlKey: string;
-  tempUrlContainerKey: boolean;
-  tempUrlMethods: string[];
-  tempUrlDigest: 'sha1' | 'sha256' | 'sha512';
-  redirect: boolean;
-  redirectExpiry: number;
-}
-
-export interface S3Config {
-  bucket: string;
-  region: string;
-  endpoint: string;
-  forcePathStyle: boolean;
-  accessKey: string;
-  secretKey: string;
-  rootDirectory: string;
-  chunkSize: number;
-  insecureSkipVerify: boolean;
-  caFile: string;
-  timeout: number;
-  redirect: boolean;
-  redirectExpiry: number;
-}
+/** Plain object type of the validated configuration, as the schema declares it. */
+export type ConfigShape = SettingsOf<typeof schema>;

@@ -99,6 +99,7 @@ export function storageMetrics(registry: Registry, healthy?: () => boolean): Sto
         name,
         getContent: (p) => timed('get_content', () => driver.getContent(p)),
         putContent: (p, c) => timed('put_content', () => driver.putContent(p, c)),
+        putExclusive: (p, c) => timed('put_exclusive', () => driver.putExclusive(p, c)),
         reader: (p, offset) =>
           timed('reader', () => driver.reader(p, offset)).then((r: Readable) => {
             r.once('error', (e) => errors.inc({ driver: name, operation: 'read', outcome: outcomeOf(e) }));

@@ -3,7 +3,6 @@ import { accessFields, createApp, setRoutePattern, type AppOptions } from '../ht
 import { noEvents, type EventSink } from '../events/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PullThroughCache } from '../cache/pull-through.js';
-import type { StorageDriver } from '../storage/driver.js';
 import { bearerChallenge, grants, grantsCatalog, type RequiredAccess } from './auth/access.js';
 import { InvalidTokenError, type TokenVerifier, type VerifiedToken } from './auth/token-verifier.js';
 import { errors, RegistryError } from './errors.js';
@@ -14,12 +13,11 @@ import { deleteManifest, getManifest, listReferrers, listTags, putManifest } fro
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './handlers/uploads.js';
 import { errorBody, registryErrorHandler } from './http-errors.js';
 import { matchRoute, ROUTE_PATTERNS, type Route } from './routes.js';
-import { BlobStore } from './store/blobs.js';
-import { ManifestStore } from './store/manifests.js';
-import { UploadStore } from './store/uploads.js';
+import type { Stores } from './store/stores.js';
 
 export interface RegistryDeps {
-  driver: StorageDriver;
+  /** The process's stores (see createStores); the API reaches storage only through them. */
+  stores: Stores;
   verifier: TokenVerifier;
   realm: string;
   service: string;
@@ -87,10 +85,7 @@ function required(route: Route, actions: string[] | null): RequiredAccess | unde
 
 /** The Docker Registry v2 / OCI distribution API over the stores. */
 export function registryApp(deps: RegistryDeps): Express {
-  const { driver, verifier, realm, service, settings, log } = deps;
-  const blobs = new BlobStore(driver);
-  const uploads = new UploadStore(driver, blobs);
-  const manifests = new ManifestStore(driver, blobs);
+  const { stores, verifier, realm, service, settings, log } = deps;
   const app = createApp(log, deps.observe ? { observe: deps.observe } : {});
 
   app.get('/healthz', (_req: Request, res: Response) => {
@@ -147,7 +142,7 @@ export function registryApp(deps: RegistryDeps): Express {
       e.headers['Retry-After'] = '10';
       throw e;
     }
-    const ctx: Context = { route, token, driver, blobs, uploads, manifests, settings, log: req.log, events: deps.events ?? noEvents };
+    const ctx: Context = { route, token, ...stores, settings, log: req.log, events: deps.events ?? noEvents };
     if (deps.cache?.enabled) await deps.cache.handle(ctx, req, res, op.handler);
     else await op.handler(ctx, req, res);
   });

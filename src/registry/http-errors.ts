@@ -8,9 +8,37 @@ import {
 } from '../storage/driver.js';
 import { UpstreamDigestError, UpstreamNotFoundError, UpstreamThrottledError, UpstreamUnavailableError } from '../cache/errors.js';
 import { errors, RegistryError } from './errors.js';
+import {
+  DescriptorSizeMismatch,
+  DigestMismatch,
+  ManifestBlobUnknown,
+  ManifestInvalid,
+  ManifestUnknown,
+  NameUnknown,
+  RangeInvalid,
+  ReferenceInvalid,
+  SizeInvalid,
+  StoreError,
+  UploadUnknown,
+} from './store/errors.js';
 
 export function errorBody(code: string, message: string, detail?: unknown) {
   return { errors: [{ code, message, detail: detail ?? null }] };
+}
+
+/** What a store refused, as the OCI error the distribution spec names for it. */
+function fromStore(err: StoreError): RegistryError {
+  if (err instanceof UploadUnknown) return errors.uploadUnknown();
+  if (err instanceof RangeInvalid) return errors.uploadRangeInvalid(err.stored);
+  if (err instanceof SizeInvalid) return errors.sizeInvalid(err.why);
+  if (err instanceof DigestMismatch) return errors.digestInvalid(err.why, { digest: err.digest });
+  if (err instanceof ReferenceInvalid) return err.kind === 'digest' ? errors.digestMalformed(err.reference) : errors.tagInvalid(err.reference);
+  if (err instanceof ManifestInvalid) return errors.manifestInvalid(err.why);
+  if (err instanceof DescriptorSizeMismatch) return errors.descriptorSizeInvalid(err.descriptor, err.digest, err.declared, err.stored);
+  if (err instanceof ManifestBlobUnknown) return errors.manifestBlobUnknown(err.digest);
+  if (err instanceof ManifestUnknown) return errors.manifestUnknown(err.reference);
+  if (err instanceof NameUnknown) return errors.nameUnknown(err.repository);
+  return new RegistryError('UNKNOWN', 'internal error');
 }
 
 /** Client gone mid-request: nothing to answer. */
@@ -23,6 +51,7 @@ function isClientAbort(err: unknown): boolean {
 export function registryErrorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
   let e: RegistryError;
   if (err instanceof RegistryError) e = err;
+  else if (err instanceof StoreError) e = fromStore(err);
   else if (err instanceof StorageFullError) {
     // 507 Insufficient Storage (RFC 4918): the request was fine, the store has no room
     // for it. Retrying at once will not help, so no Retry-After.

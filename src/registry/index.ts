@@ -5,7 +5,7 @@ import type { Config } from '../config/load.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterWorker } from '../http/cluster.js';
-import { createStorageDriver } from '../storage/factory.js';
+import { createStorageDriver } from '../storage/drivers.js';
 import { createNotifier } from '../events/registry-notifier.js';
 import { PullThroughCache } from '../cache/pull-through.js';
 import { StorageHealth } from '../storage/health.js';
@@ -13,9 +13,7 @@ import { loadServerTls, parseCertificateBundle } from '../tls/certificates.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { registryApp, type RegistryDeps } from './app.js';
 import { errorBody } from './http-errors.js';
-import { BlobStore } from './store/blobs.js';
-import { listRepositories } from './store/catalog.js';
-import { UploadStore } from './store/uploads.js';
+import { createStores } from './store/stores.js';
 
 /** Certificates whose keys may sign tokens: the configured bundle, else the local token.crt. */
 function trustedTokenCertificates(config: Config) {
@@ -43,7 +41,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     trusted,
   });
   const metricsOn = config.registry.metricsPort > 0;
-  let driver = await createStorageDriver(config, log);
+  let driver = await createStorageDriver(config.storage, log);
   let health: StorageHealth | undefined;
   let observe: RegistryDeps['observe'];
   if (metricsOn) {
@@ -60,18 +58,24 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     health.start();
   }
   const events = createNotifier(config, log);
+  // One set of stores for the API, the cache and the purge below: one owner per upload session.
+  const stores = createStores(driver, { gcClaimWindowMs: config.storage.gc.claimWindow * 1000 });
   const cache = config.upstreams.length
-    ? new PullThroughCache({ driver, upstreams: config.upstreams, log: log.child({ component: 'cache' }), maxManifestSize: config.registry.maxManifestSize })
+    ? new PullThroughCache({ driver, stores, upstreams: config.upstreams, log: log.child({ component: 'cache' }), maxManifestSize: config.registry.maxManifestSize })
     : undefined;
   const app = registryApp({
-    driver,
+    stores,
     health,
     events,
     ...(cache ? { cache } : {}),
     verifier,
     realm: config.realm,
     service: config.token.service,
-    settings: { deleteEnabled: config.registry.deleteEnabled, maxManifestSize: config.registry.maxManifestSize },
+    settings: {
+      deleteEnabled: config.registry.deleteEnabled,
+      maxManifestSize: config.registry.maxManifestSize,
+      gcClaimWindowMs: config.storage.gc.claimWindow * 1000,
+    },
     log,
     ...(observe ? { observe } : {}),
   });
@@ -93,11 +97,10 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
       : undefined;
 
   // Abandoned upload sessions are removed (after a week by default), as Docker Distribution does.
-  const uploads = new UploadStore(driver, new BlobStore(driver));
   const purging = config.registry.uploadPurging;
   const purge = async () => {
     try {
-      const removed = await uploads.purge(await listRepositories(driver), purging.age * 1000);
+      const removed = await stores.uploads.purge(await stores.catalog.repositories(), purging.age * 1000);
       if (removed > 0) log.info({ removed }, 'purged abandoned uploads');
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'upload purge failed');
@@ -105,6 +108,13 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   };
   const purgeTimer = purging.enabled ? setInterval(purge, Math.min(purging.interval * 1000, 2 ** 31 - 1)) : undefined;
   purgeTimer?.unref();
+
+  let gcSchedule: { stop(): void } | undefined;
+  if (config.storage.gc.interval > 0) {
+    const { scheduleGc } = await import('../gc/schedule.js');
+    const metrics = metricsOn ? (await import('../gc/metrics.js')).gcMetrics() : undefined;
+    gcSchedule = scheduleGc(driver, config, log, metrics);
+  }
 
   log.info(
     {
@@ -122,6 +132,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
     name: 'registry',
     close: async () => {
       clearInterval(purgeTimer);
+      gcSchedule?.stop();
       health?.stop();
       await closeServer(server);
       events.close();

@@ -1,6 +1,6 @@
 import { parseDigest, type Digest } from '../oci/reference.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { errors } from './errors.js';
+import { ManifestInvalid } from './store/errors.js';
 
 export const MediaTypes = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -52,13 +52,13 @@ export interface ParsedManifest {
 }
 
 function descriptor(raw: unknown, where: string): Descriptor & { parsed: Digest } {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw errors.manifestInvalid(`${where} is not a descriptor`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ManifestInvalid(`${where} is not a descriptor`);
   const d = raw as Record<string, unknown>;
-  if (typeof d.mediaType !== 'string' || d.mediaType === '') throw errors.manifestInvalid(`${where}.mediaType missing`);
-  if (typeof d.digest !== 'string') throw errors.manifestInvalid(`${where}.digest missing`);
+  if (typeof d.mediaType !== 'string' || d.mediaType === '') throw new ManifestInvalid(`${where}.mediaType missing`);
+  if (typeof d.digest !== 'string') throw new ManifestInvalid(`${where}.digest missing`);
   const parsed = parseDigest(d.digest);
-  if (!parsed) throw errors.manifestInvalid(`${where}.digest ${JSON.stringify(d.digest)} is not a supported digest`);
-  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw errors.manifestInvalid(`${where}.size must be a non-negative integer`);
+  if (!parsed) throw new ManifestInvalid(`${where}.digest ${JSON.stringify(d.digest)} is not a supported digest`);
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw new ManifestInvalid(`${where}.size must be a non-negative integer`);
   const out: Descriptor & { parsed: Digest } = { mediaType: d.mediaType, digest: d.digest, size: d.size, parsed };
   if (typeof d.artifactType === 'string') out.artifactType = d.artifactType;
   if (d.annotations && typeof d.annotations === 'object') out.annotations = d.annotations as Record<string, string>;
@@ -77,23 +77,23 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   try {
     doc = JSON.parse(body.toString('utf8'));
   } catch {
-    throw errors.manifestInvalid('not valid JSON');
+    throw new ManifestInvalid('not valid JSON');
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw errors.manifestInvalid('not a JSON object');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new ManifestInvalid('not a JSON object');
   const ct = contentType?.split(';')[0]!.trim().toLowerCase();
   if (doc.schemaVersion === 1 || ct === MediaTypes.dockerSchema1 || ct === MediaTypes.dockerSchema1Signed) {
-    throw errors.manifestInvalid('Docker schema 1 manifests are not supported; push with a current client');
+    throw new ManifestInvalid('Docker schema 1 manifests are not supported; push with a current client');
   }
-  if (doc.schemaVersion !== 2) throw errors.manifestInvalid('schemaVersion must be 2');
+  if (doc.schemaVersion !== 2) throw new ManifestInvalid('schemaVersion must be 2');
   let mediaType = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   if (mediaType && ct && isManifestMediaType(ct) && ct !== mediaType) {
-    throw errors.manifestInvalid(`Content-Type ${ct} does not match the manifest's mediaType ${mediaType}`);
+    throw new ManifestInvalid(`Content-Type ${ct} does not match the manifest's mediaType ${mediaType}`);
   }
   if (!mediaType) {
     if (ct && isManifestMediaType(ct)) mediaType = ct;
     else mediaType = Array.isArray(doc.manifests) ? MediaTypes.ociIndex : MediaTypes.ociManifest;
   }
-  if (!isManifestMediaType(mediaType)) throw errors.manifestInvalid(`unsupported manifest media type ${mediaType}`);
+  if (!isManifestMediaType(mediaType)) throw new ManifestInvalid(`unsupported manifest media type ${mediaType}`);
 
   const out: ParsedManifest = { mediaType, blobs: [], manifests: [] };
   if (typeof doc.artifactType === 'string') out.artifactType = doc.artifactType;
@@ -101,7 +101,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   if (doc.subject !== undefined) out.subject = descriptor(doc.subject, 'subject').parsed;
 
   if (INDEX_TYPES.has(mediaType)) {
-    if (!Array.isArray(doc.manifests)) throw errors.manifestInvalid('an index needs a manifests list');
+    if (!Array.isArray(doc.manifests)) throw new ManifestInvalid('an index needs a manifests list');
     doc.manifests.forEach((m, i) => {
       const field = `manifests[${i}]`;
       const { parsed, ...rest } = descriptor(m, field);
@@ -112,7 +112,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   const config = descriptor(doc.config, 'config');
   out.configMediaType = config.mediaType;
   out.blobs.push({ field: 'config', digest: config.parsed, size: config.size });
-  if (!Array.isArray(doc.layers)) throw errors.manifestInvalid('an image manifest needs a layers list');
+  if (!Array.isArray(doc.layers)) throw new ManifestInvalid('an image manifest needs a layers list');
   doc.layers.forEach((l, i) => {
     const field = `layers[${i}]`;
     const d = descriptor(l, field);

@@ -18,15 +18,26 @@ export interface StorageDriver {
   /** Stores a small object atomically: readers see the old or the new content, never a mix. */
   putContent(path: string, content: Buffer): Promise<void>;
 
+  /**
+   * Stores a small object only when nothing is at the path yet, atomically like
+   * putContent; false when an object was already there (it is left as it was). Of
+   * any number of concurrent calls on one path, on any host, at most one returns true:
+   * leases are built on it. A store that cannot decide this (an S3 API without
+   * conditional writes) throws ConditionalWriteUnsupportedError rather than guess.
+   */
+  putExclusive(path: string, content: Buffer): Promise<boolean>;
+
   /** Streams an object from `offset`. Throws PathNotFoundError, InvalidOffsetError. */
   reader(path: string, offset?: number): Promise<Readable>;
 
   /**
    * Opens a resumable writer. With `append`, writing continues after what earlier
-   * writers to the same path closed (possibly in another process or on another host);
-   * without it any previous content is discarded. What close() has made durable is
-   * reported by `stat(path).size` and can be read and moved like any object (the
-   * registry finishes uploads that way); commit() additionally marks the content final.
+   * writers to the same path closed or committed (possibly in another process or on
+   * another host); without it any previous content is discarded. What close() has made
+   * durable is reported by `stat(path).size`, but only commit() makes it an object that
+   * can be read and moved: an object store cannot serve an upload in progress. The
+   * registry commits a writer when it finishes an upload and cancels one when it drops
+   * an upload, so drivers never have to guess.
    */
   writer(path: string, append: boolean): Promise<FileWriter>;
 
@@ -129,6 +140,11 @@ export class InvalidOffsetError extends StorageError {
   ) {
     super(`invalid offset ${offset} for ${path}`);
   }
+}
+
+/** The store cannot create an object only-if-absent, so nothing that needs it (the GC lease) can run on it. */
+export class ConditionalWriteUnsupportedError extends StorageError {
+  override name = 'ConditionalWriteUnsupportedError';
 }
 
 /** The backing store cannot be reached or is failing; the registry answers 503. */

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/log/logger.js';
 import { registryApp } from '../../src/registry/app.js';
+import { createStores } from '../../src/registry/store/stores.js';
 import { TokenVerifier } from '../../src/registry/auth/token-verifier.js';
 import type { RegistrySettings } from '../../src/registry/handlers/context.js';
 import { MemoryDriver } from '../../src/storage/memory/driver.js';
@@ -53,7 +54,7 @@ export async function startInProcessRegistry(settings: Partial<RegistrySettings>
   const minter = tokenMinter();
   const driver = new MemoryDriver();
   const app = registryApp({
-    driver,
+    stores: createStores(driver),
     verifier: new TokenVerifier({ issuer: ISSUER, service: SERVICE, leewaySeconds: 60, trusted: [minter.cert] }),
     realm: REALM,
     service: SERVICE,

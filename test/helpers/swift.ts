@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SwiftConfig } from '../../src/config/schema.js';
+import type { SwiftSettings } from '../../src/storage/swift/settings.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { SwiftDriverOptions } from '../../src/storage/swift/driver.js';
 import { request } from './http.js';
@@ -15,7 +15,7 @@ export const quietLog = createLogger(process.env.KEYPORT_TEST_LOG_LEVEL ?? 'sile
 
 /** Driver options for the test Swift with tempauth (v1 auth); `over` changes anything. */
 export function swiftOptions(sw: SwiftService, over: Partial<SwiftDriverOptions> = {}): SwiftDriverOptions {
-  const base: SwiftConfig = {
+  const base: SwiftSettings = {
     authUrl: sw.authV1,
     authVersion: 0,
     username: sw.tempauth.user,

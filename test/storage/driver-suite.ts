@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, it, before, after, type TestContext } from 'node:test';
 import {
+  ConditionalWriteUnsupportedError,
   InvalidOffsetError,
   InvalidPathError,
   PathNotFoundError,
@@ -56,6 +57,37 @@ export function driverConformance(
       assert.equal((await d.getContent(`${base}/a/b/c`)).toString(), 'second');
       await d.putContent(`${base}/empty`, Buffer.alloc(0));
       assert.equal((await d.getContent(`${base}/empty`)).length, 0);
+    });
+
+    run('putExclusive creates an object only when the path is free, and of racing creators exactly one wins', async () => {
+      const p = `${base}/exclusive/lease`;
+      let first: boolean;
+      try {
+        first = await d.putExclusive(p, Buffer.from('first'));
+      } catch (e) {
+        // An S3 API without conditional writes must say so, never fall back to a plain put.
+        assert.ok(d.name === 's3' && e instanceof ConditionalWriteUnsupportedError, String(e));
+        assert.match(e.message, /conditional writes/);
+        await assert.rejects(d.getContent(p), PathNotFoundError, 'nothing was written');
+        return;
+      }
+      assert.equal(first, true);
+      assert.equal(await d.putExclusive(p, Buffer.from('second')), false);
+      assert.equal((await d.getContent(p)).toString(), 'first', 'the loser leaves the object as it was');
+      await d.delete(p);
+      assert.equal(await d.putExclusive(p, Buffer.from('after delete')), true);
+      assert.equal((await d.getContent(p)).toString(), 'after delete');
+      // Racers on two driver instances (two hosts in real life) where the harness has one.
+      const other = h?.second ? await h.second() : d;
+      const race = `${base}/exclusive/race`;
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? other : d).putExclusive(race, Buffer.from(`racer-${i}`))),
+      );
+      assert.equal(results.filter(Boolean).length, 1, `exactly one winner: ${JSON.stringify(results)}`);
+      const winner = results.indexOf(true);
+      assert.equal((await d.getContent(race)).toString(), `racer-${winner}`, 'the stored content is the winner\'s');
+      await assert.rejects(d.putExclusive('/a/../b', Buffer.from('x')), InvalidPathError);
+      if (other !== d) await other.close?.();
     });
 
     run('missing paths raise PathNotFoundError everywhere', async () => {
@@ -144,8 +176,8 @@ export function driverConformance(
       assert.equal((await readAll(await d.reader(p, 5))).toString(), 'fghijk');
     });
 
-    run('content a writer closed without commit can be stat\'ed, read and moved', async () => {
-      // The registry finishes an upload this way: PATCHes close, the final PUT reads and moves.
+    run('content a writer closed can be stat\'ed, and once a later writer commits it, read and moved', async () => {
+      // The registry finishes an upload this way: PATCHes close, the final PUT commits and moves.
       const p = `${base}/closed/data`;
       const data = crypto.randomBytes(200_000);
       const w = await d.writer(p, false);
@@ -153,10 +185,30 @@ export function driverConformance(
       await w.close();
       assert.equal((await d.stat(p)).size, data.length);
       const other = h!.second ? await h!.second() : d;
+      const last = await other.writer(p, true);
+      assert.equal(last.size, data.length);
+      await last.commit();
       assert.deepEqual(await readAll(await other.reader(p)), data);
       await other.move(p, `${base}/closed/final`);
       assert.deepEqual(await d.getContent(`${base}/closed/final`), data);
       await assert.rejects(d.stat(p), PathNotFoundError);
+    });
+
+    run('cancel discards what earlier writers closed, in any driver instance', async () => {
+      // The registry drops an upload (DELETE, purge) this way: whatever the store holds
+      // for it (parts, segments) goes, not only what a delete of the path would find.
+      const p = `${base}/cancelled/data`;
+      const w = await d.writer(p, false);
+      await w.write(crypto.randomBytes(6 * 1024 * 1024 + 17));
+      await w.close();
+      const other = h!.second ? await h!.second() : d;
+      const last = await other.writer(p, true);
+      await last.cancel();
+      await assert.rejects(d.stat(p), PathNotFoundError);
+      await assert.rejects(d.reader(p), PathNotFoundError);
+      const again = await d.writer(p, true);
+      assert.equal(again.size, 0, 'a new writer starts from nothing');
+      await again.cancel();
     });
 
     run('bytes of a writer that is aborted (or, on object stores, never closed) do not count', async () => {
@@ -175,7 +227,7 @@ export function driverConformance(
       assert.equal(w3.size, first.length, 'the next writer continues after the closed content');
       const tail = Buffer.from('tail');
       await w3.write(tail);
-      await w3.close();
+      await w3.commit();
       assert.deepEqual(await readAll(await d.reader(p)), Buffer.concat([first, tail]));
     });
 

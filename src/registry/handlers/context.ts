@@ -4,23 +4,25 @@ import type { Logger } from '../../log/logger.js';
 import type { VerifiedToken } from '../auth/token-verifier.js';
 import type { Route } from '../routes.js';
 import type { BlobStore } from '../store/blobs.js';
+import type { CatalogStore } from '../store/catalog.js';
 import type { ManifestStore } from '../store/manifests.js';
 import type { UploadStore } from '../store/uploads.js';
-import type { StorageDriver } from '../../storage/driver.js';
 
 export interface RegistrySettings {
   deleteEnabled: boolean;
   maxManifestSize: number;
+  /** How long a manifest push's claim on its digests holds off GC (storage.gc.claimWindow), in ms. */
+  gcClaimWindowMs?: number;
 }
 
-/** What every handler gets: the stores, settings, the matched route and the caller's token. */
+/** What every handler gets: the stores (its only way to storage), settings, the matched route and the caller's token. */
 export interface Context<R extends Route = Route> {
   route: R;
   token: VerifiedToken;
-  driver: StorageDriver;
   blobs: BlobStore;
   uploads: UploadStore;
   manifests: ManifestStore;
+  catalog: CatalogStore;
   settings: RegistrySettings;
   log: Logger;
   /** Where pushes, pulls and deletes are reported (see src/events). */

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { isValidTag, parseDigest, type Digest } from '../../oci/reference.js';
-import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
-import { errors } from '../errors.js';
+import { PathNotFoundError, StorageUnavailableError, type StorageDriver } from '../../storage/driver.js';
+import { InUseMarkers } from '../../gc/protocol.js';
+import { DescriptorSizeMismatch, DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown, ReferenceInvalid } from './errors.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest, type Target } from '../manifest.js';
 import type { BlobStore } from './blobs.js';
 import { paths } from './paths.js';
@@ -43,7 +44,7 @@ export function parseReference(ref: string): Reference | undefined {
 export function pushReference(ref: string): Reference {
   const parsed = parseReference(ref);
   if (parsed) return parsed;
-  throw ref.includes(':') ? errors.digestMalformed(ref) : errors.tagInvalid(ref);
+  throw new ReferenceInvalid(ref, ref.includes(':') ? 'digest' : 'tag');
 }
 
 async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
@@ -62,10 +63,15 @@ async function readLink(driver: StorageDriver, path: string): Promise<Digest | u
  * listed under that subject for the referrers API.
  */
 export class ManifestStore {
+  private readonly inUse: InUseMarkers;
+
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
-  ) {}
+    gcClaimWindowMs?: number,
+  ) {
+    this.inUse = new InUseMarkers(driver, gcClaimWindowMs);
+  }
 
   /**
    * Stores a manifest under its digest and, for a tag reference, the tag. A push
@@ -79,11 +85,19 @@ export class ManifestStore {
     const hex = crypto.createHash(algorithm).update(body).digest('hex');
     const digest: Digest = { algorithm, hex, value: `${algorithm}:${hex}` };
     if (ref.kind === 'digest' && ref.digest.hex !== hex) {
-      throw errors.digestInvalid('manifest digest does not match the reference', { digest: ref.digest.value });
+      throw new DigestMismatch(ref.digest.value, 'manifest digest does not match the reference');
     }
-    if (opts.checkTargets !== false) {
-      await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
-      await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
+    // Online GC may run on another instance: claim every digest first, then check it
+    // (see src/gc/protocol.ts for why this order makes the pair safe).
+    const claimed = [digest, ...parsed.blobs.map((t) => t.digest), ...parsed.manifests.map((t) => t.digest)];
+    for (let attempt = 1; ; attempt++) {
+      const claimedAt = await this.inUse.claim(claimed);
+      if (opts.checkTargets !== false) {
+        await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
+        await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
+      }
+      if (this.inUse.stillFresh(claimedAt)) break;
+      if (attempt === 3) throw new StorageUnavailableError('the store is too slow to check a manifest\'s blobs within the GC claim window');
     }
     await this.blobs.putSmall(digest, body);
     await this.driver.putContent(paths.revisionLink(name, digest), Buffer.from(digest.value));
@@ -119,11 +133,11 @@ export class ManifestStore {
     const stored = new Map<string, number | undefined>();
     for (const t of targets) {
       if (!stored.has(t.digest.value)) stored.set(t.digest.value, await sizeOf(t.digest));
-      if (stored.get(t.digest.value) === undefined) throw errors.manifestBlobUnknown(t.digest.value);
+      if (stored.get(t.digest.value) === undefined) throw new ManifestBlobUnknown(t.digest.value);
     }
     for (const t of targets) {
       const size = stored.get(t.digest.value)!;
-      if (size !== t.size) throw errors.descriptorSizeInvalid(t.field, t.digest.value, t.size, size);
+      if (size !== t.size) throw new DescriptorSizeMismatch(t.field, t.digest.value, t.size, size);
     }
   }
 
@@ -143,12 +157,12 @@ export class ManifestStore {
   async get(name: string, ref: Reference): Promise<StoredManifest> {
     const digest = await this.resolve(name, ref);
     const refText = ref.kind === 'tag' ? ref.tag : ref.digest.value;
-    if (!digest) throw errors.manifestUnknown(refText);
+    if (!digest) throw new ManifestUnknown(refText);
     let body: Buffer;
     try {
       body = await this.blobs.read(digest);
     } catch (e) {
-      if (e instanceof PathNotFoundError) throw errors.manifestUnknown(refText);
+      if (e instanceof PathNotFoundError) throw new ManifestUnknown(refText);
       throw e;
     }
     const parsed = parseManifest(body, undefined);
@@ -162,12 +176,12 @@ export class ManifestStore {
   async delete(name: string, ref: Reference): Promise<DeletedManifest> {
     if (ref.kind === 'tag') {
       const current = await readLink(this.driver, paths.tagCurrent(name, ref.tag));
-      if (!current) throw errors.manifestUnknown(ref.tag);
+      if (!current) throw new ManifestUnknown(ref.tag);
       await this.driver.delete(paths.tag(name, ref.tag));
       return { digest: current, tags: [ref.tag] };
     }
     const digest = ref.digest;
-    if (!(await readLink(this.driver, paths.revisionLink(name, digest)))) throw errors.manifestUnknown(digest.value);
+    if (!(await readLink(this.driver, paths.revisionLink(name, digest)))) throw new ManifestUnknown(digest.value);
     let subject: Digest | undefined;
     try {
       subject = parseManifest(await this.blobs.read(digest), undefined).subject;
@@ -203,7 +217,7 @@ export class ManifestStore {
     } catch (e) {
       if (!(e instanceof PathNotFoundError)) throw e;
       if (await this.exists(name)) return [];
-      throw errors.nameUnknown(name);
+      throw new NameUnknown(name);
     }
     const tags: string[] = [];
     for (const p of entries) {

@@ -4,8 +4,8 @@ import { LRUCache } from 'lru-cache';
 import type { Digest } from '../../oci/reference.js';
 import { PathNotFoundError, type FileWriter, type StorageDriver } from '../../storage/driver.js';
 import { chunksOf } from '../../util/chunks.js';
-import { errors, RegistryError } from '../errors.js';
 import type { BlobStore } from './blobs.js';
+import { DigestMismatch, RangeInvalid, SizeInvalid, UploadUnknown } from './errors.js';
 import { paths } from './paths.js';
 
 const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
@@ -28,12 +28,21 @@ export interface AppendOptions {
 }
 
 /**
- * Upload sessions. Everything about a session lives in storage (its data file and
+ * Upload sessions, the one owner of an upload's life: start, append, status, finish,
+ * cancel and purge. Everything about a session lives in storage (its data file and
  * start time), so an upload survives a restart and can be finished by another
- * registry instance. The digest is computed while the bytes stream in; the running
- * hash is kept in memory as a fast path and recomputed from storage whenever it is
- * missing or out of step. Bytes reach the blob store only after their digest checked
- * out, so a partial or corrupt upload is never served.
+ * registry instance; one UploadStore per process serves every request and the purge.
+ *
+ * The data file is written by driver writers. Each PATCH appends with a writer it
+ * closes (durable, resumable, not yet final); the finishing PUT appends its last chunk,
+ * if any, with a writer it commits once the digest checked out, and the committed bytes
+ * are then moved into the blob store. A cancel (DELETE, purge, failed digest) cancels a
+ * writer on the data, so the driver drops everything it holds for the upload (S3's
+ * multipart upload and parts, Swift's segments), not only what a delete would find.
+ * Nothing becomes visible in the blob store before its digest checked out.
+ *
+ * The digest is computed while the bytes stream in; the running hash is kept in memory
+ * as a fast path and recomputed from storage whenever it is missing or out of step.
  */
 export class UploadStore {
   private readonly hashes = new LRUCache<string, HashState>({ max: 10_000 });
@@ -74,13 +83,13 @@ export class UploadStore {
     return id;
   }
 
-  /** Bytes received so far; BLOB_UPLOAD_UNKNOWN when there is no such session. */
+  /** Bytes received so far; UploadUnknown when there is no such session. */
   async size(name: string, id: string): Promise<number> {
-    if (!isUploadId(id)) throw errors.uploadUnknown();
+    if (!isUploadId(id)) throw new UploadUnknown();
     try {
       await this.driver.stat(paths.uploadStarted(name, id));
     } catch (e) {
-      if (e instanceof PathNotFoundError) throw errors.uploadUnknown();
+      if (e instanceof PathNotFoundError) throw new UploadUnknown();
       throw e;
     }
     try {
@@ -93,42 +102,58 @@ export class UploadStore {
 
   /** Appends a request body to the upload; returns the new size. */
   append(name: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<number> {
-    return this.exclusive(name, id, async () => this.appendLocked(name, id, body, opts, await this.size(name, id)));
+    return this.exclusive(name, id, async () => {
+      const stored = await this.size(name, id);
+      const { writer, state } = await this.open(name, id, stored, opts);
+      try {
+        await this.stream(writer, body, opts, state);
+        await writer.close();
+      } catch (e) {
+        await this.rollBack(name, id, writer);
+        throw e;
+      }
+      this.keepHash(name, id, writer, state);
+      return writer.size;
+    });
   }
 
   /**
-   * Streams a body onto an upload that holds `stored` bytes. All or nothing: the body
-   * counts only once all of it is stored. One that fails mid-way (client gone, store
-   * full, wrong length) is rolled back, so the upload holds exactly what earlier
-   * answers acknowledged: GET and the Range header report that, and the client's retry
-   * of the failed chunk carries the same Content-Range as its first try.
+   * A writer appending to an upload that holds `stored` bytes, with the running hash
+   * when it is in step. The hash leaves the cache until the caller puts it back, so a
+   * failed append can never leave a hash of bytes the upload does not hold.
    */
-  private async appendLocked(name: string, id: string, body: Readable, opts: AppendOptions, stored: number): Promise<number> {
-    if (opts.start !== undefined && opts.start !== stored) throw errors.uploadRangeInvalid(stored);
+  private async open(name: string, id: string, stored: number, opts: AppendOptions): Promise<{ writer: FileWriter; state: HashState | undefined }> {
+    if (opts.start !== undefined && opts.start !== stored) throw new RangeInvalid(stored);
     const key = this.key(name, id);
     let state = this.hashes.get(key);
     if (state && state.size !== stored) state = undefined;
-    this.hashes.delete(key); // re-added only if this append completes cleanly
+    this.hashes.delete(key);
     const writer = await this.driver.writer(paths.uploadData(name, id), true);
+    return { writer, state };
+  }
+
+  /**
+   * Streams a body into a writer, hashing as it goes. All or nothing: the caller rolls
+   * the writer back when this throws (client gone, store full, wrong length), so the
+   * upload holds exactly what earlier answers acknowledged: GET and the Range header
+   * report that, and the client's retry of the failed chunk carries the same
+   * Content-Range as its first try.
+   */
+  private async stream(writer: FileWriter, body: Readable, opts: AppendOptions, state: HashState | undefined): Promise<void> {
     let received = 0;
-    try {
-      for await (const chunk of chunksOf(body)) {
-        received += chunk.length;
-        if (opts.length !== undefined && received > opts.length) throw errors.sizeInvalid('more bytes than announced');
-        state?.hash.update(chunk);
-        await writer.write(chunk);
-      }
-      if (opts.length !== undefined && received !== opts.length) throw errors.sizeInvalid(`got ${received} of ${opts.length} bytes`);
-      await writer.close();
-    } catch (e) {
-      await this.rollBack(name, id, writer);
-      throw e;
+    for await (const chunk of chunksOf(body)) {
+      received += chunk.length;
+      if (opts.length !== undefined && received > opts.length) throw new SizeInvalid('more bytes than announced');
+      state?.hash.update(chunk);
+      await writer.write(chunk);
     }
-    if (state) {
-      state.size = writer.size;
-      this.hashes.set(key, state);
-    }
-    return writer.size;
+    if (opts.length !== undefined && received !== opts.length) throw new SizeInvalid(`got ${received} of ${opts.length} bytes`);
+  }
+
+  private keepHash(name: string, id: string, writer: FileWriter, state: HashState | undefined): void {
+    if (!state) return;
+    state.size = writer.size;
+    this.hashes.set(this.key(name, id), state);
   }
 
   /** Drops what a failed writer accepted; an upload that may still hold such bytes is not kept. */
@@ -142,35 +167,63 @@ export class UploadStore {
   }
 
   /**
-   * Completes an upload: appends an optional last chunk, checks the digest, moves the
-   * bytes into the blob store (unless an identical blob is already there) and links
-   * the blob into the repository.
+   * Completes an upload: appends an optional last chunk, checks the digest, commits the
+   * writer, links the blob into the repository and moves the bytes into the blob store
+   * (unless an identical blob is already there).
    *
    * A body sent to an upload that holds nothing yet is the whole blob in one request
    * (POST ?digest=, or PUT right after POST). The client has no session to resume
-   * then, so when that request fails the session goes at once with all its bytes:
-   * a refused push never keeps the store full.
+   * then, so when that request fails the session is cancelled at once with all its
+   * bytes: a refused push never keeps the store full.
    */
   finish(name: string, id: string, digest: Digest, body?: Readable, opts: AppendOptions = {}): Promise<number> {
     return this.exclusive(name, id, async () => {
       const stored = await this.size(name, id);
       const whole = body !== undefined && stored === 0;
+      let writer: FileWriter | undefined;
       try {
-        const size = body ? await this.appendLocked(name, id, body, opts, stored) : stored;
-        await this.complete(name, id, digest, size);
-        return size;
+        const opened = await this.open(name, id, stored, body ? opts : {});
+        writer = opened.writer;
+        if (body) {
+          try {
+            await this.stream(writer, body, opts, opened.state);
+          } catch (e) {
+            if (!whole) await this.rollBack(name, id, writer);
+            throw e;
+          }
+        }
+        await this.complete(name, id, digest, writer, opened.state);
+        return writer.size;
       } catch (e) {
-        if (whole) await this.remove(name, id).catch(() => undefined);
+        // A digest mismatch has cancelled the upload already.
+        if (whole && !(e instanceof DigestMismatch)) await this.discard(name, id, writer).catch(() => undefined);
         throw e;
       }
     });
   }
 
-  private async complete(name: string, id: string, digest: Digest, size: number): Promise<void> {
-    const actual = await this.digestOf(name, id, digest.algorithm, size);
-    if (actual !== digest.hex) {
+  /**
+   * Digest check, commit, link, move. With the running hash at hand the digest is
+   * checked before the commit, and content that does not match is cancelled unseen.
+   * Without it (a restart, another instance, another algorithm) the bytes must be read,
+   * and object stores serve only committed content: the writer commits first, then the
+   * committed bytes are hashed. That exposes nothing either, since the data file sits
+   * in the session, which no read path serves; only the link and the move below make a
+   * blob visible, and they come after the check in both orders.
+   */
+  private async complete(name: string, id: string, digest: Digest, writer: FileWriter, state: HashState | undefined): Promise<void> {
+    const size = writer.size;
+    const known = digest.algorithm === 'sha256' && state !== undefined && state.size === size;
+    if (known && state.hash.copy().digest('hex') !== digest.hex) {
+      await this.discard(name, id, writer);
+      throw new DigestMismatch(digest.value, 'the content does not match the digest');
+    }
+    await writer.commit();
+    // Should the link or the move below fail (a full store), a retried PUT needs no re-read.
+    if (known) this.keepHash(name, id, writer, state);
+    if (!known && (await this.hashStored(name, id, digest.algorithm, size)) !== digest.hex) {
       await this.remove(name, id);
-      throw errors.digestInvalid('the content does not match the digest', { digest: digest.value });
+      throw new DigestMismatch(digest.value, 'the content does not match the digest');
     }
     const existing = await this.blobs.size(digest);
     // The link goes first: a link without its blob is invisible (a blob is served only
@@ -184,9 +237,27 @@ export class UploadStore {
     await this.remove(name, id);
   }
 
+  /** Ends an upload without a blob (DELETE): its writer is cancelled and the session dropped. */
   async cancel(name: string, id: string): Promise<void> {
-    await this.size(name, id); // BLOB_UPLOAD_UNKNOWN for unknown sessions
-    await this.exclusive(name, id, () => this.remove(name, id));
+    await this.size(name, id); // UploadUnknown for unknown sessions
+    await this.exclusive(name, id, () => this.discard(name, id));
+  }
+
+  /**
+   * Cancels the upload's data through a writer, `writer` or a fresh one, so the driver
+   * releases what only it knows of (multipart uploads, segments), then removes the
+   * session. A data file whose writer cannot be opened or cancelled (damaged upload
+   * state, a full disk) is removed with the session all the same: the delete takes
+   * whatever the driver can find, and fails, as it should, when the store is unreachable.
+   */
+  private async discard(name: string, id: string, writer?: FileWriter): Promise<void> {
+    this.hashes.delete(this.key(name, id));
+    try {
+      await (writer ?? (await this.driver.writer(paths.uploadData(name, id), true))).cancel();
+    } catch {
+      // The delete below removes what is left.
+    }
+    await this.remove(name, id);
   }
 
   private async remove(name: string, id: string): Promise<void> {
@@ -198,17 +269,14 @@ export class UploadStore {
     }
   }
 
-  private async digestOf(name: string, id: string, algorithm: Digest['algorithm'], size: number): Promise<string> {
-    const state = this.hashes.get(this.key(name, id));
-    if (algorithm === 'sha256' && state && state.size === size) return state.hash.copy().digest('hex');
-    // The running hash is gone (restart, another instance) or another algorithm is
-    // wanted: read the stored bytes once.
+  /** The digest of the committed data file, read once. */
+  private async hashStored(name: string, id: string, algorithm: Digest['algorithm'], size: number): Promise<string> {
     const hash = crypto.createHash(algorithm);
     if (size > 0) for await (const chunk of await this.driver.reader(paths.uploadData(name, id))) hash.update(chunk as Buffer);
     return hash.digest('hex');
   }
 
-  /** Removes sessions older than maxAgeMs in every repository; returns how many. */
+  /** Cancels sessions older than maxAgeMs in every repository; returns how many. */
   async purge(repositories: string[], maxAgeMs: number): Promise<number> {
     let removed = 0;
     for (const name of repositories) {
@@ -224,10 +292,10 @@ export class UploadStore {
         try {
           started = Date.parse((await this.driver.getContent(paths.uploadStarted(name, id))).toString()) || 0;
         } catch (e) {
-          if (!(e instanceof PathNotFoundError) && !(e instanceof RegistryError)) throw e;
+          if (!(e instanceof PathNotFoundError)) throw e;
         }
         if (Date.now() - started > maxAgeMs) {
-          await this.remove(name, id);
+          await this.exclusive(name, id, () => this.discard(name, id));
           removed++;
         }
       }

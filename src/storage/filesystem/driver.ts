@@ -153,6 +153,38 @@ export class FilesystemDriver implements StorageDriver {
     await this.syncDir(dir);
   }
 
+  async putExclusive(p: string, content: Buffer): Promise<boolean> {
+    checkPath(p);
+    return this.op(p, 'write', async () => {
+      // The content is written to a temporary file first and then hard-linked into
+      // place: link() fails with EEXIST when the target exists (also over NFS), and a
+      // reader never sees a partly written object, which an open('wx') would show.
+      const target = this.real(p);
+      const dir = path.dirname(target);
+      await fsp.mkdir(dir, { recursive: true });
+      const tmp = path.join(dir, `${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
+      try {
+        const fh = await fsp.open(tmp, 'wx', 0o644);
+        try {
+          await fh.writeFile(content);
+          if (this.opts.fsync) await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        try {
+          await fsp.link(tmp, target);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+          throw e;
+        }
+        await this.syncDir(dir);
+        return true;
+      } finally {
+        await fsp.rm(tmp, { force: true });
+      }
+    });
+  }
+
   async reader(p: string, offset = 0): Promise<Readable> {
     checkPath(p);
     return this.op(p, 'read', () => this.openReader(p, offset));

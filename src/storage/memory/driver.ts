@@ -37,6 +37,13 @@ export class MemoryDriver implements StorageDriver {
     this.files.set(path, { chunks: [Buffer.from(content)], size: content.length, modTime: new Date() });
   }
 
+  async putExclusive(path: string, content: Buffer): Promise<boolean> {
+    checkPath(path);
+    if (this.files.has(path)) return false;
+    await this.putContent(path, content);
+    return true;
+  }
+
   async reader(path: string, offset = 0): Promise<Readable> {
     checkPath(path);
     const e = this.files.get(path);

@@ -18,12 +18,12 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Config } from '../../config/load.js';
-import type { S3Config } from '../../config/schema.js';
+import type { S3Settings } from './settings.js';
 import type { Logger } from '../../log/logger.js';
 import {
   checkDirPath,
   checkPath,
+  ConditionalWriteUnsupportedError,
   InvalidOffsetError,
   PathNotFoundError,
   StorageError,
@@ -36,7 +36,7 @@ import { isNotFound, mapS3Error, statusOf } from './errors.js';
 import { abortUpload, MIN_PART, S3Writer, STATE_META, type Part, type S3WriterContext, type UploadState } from './writer.js';
 import { createAgents, destroyAgents, type Agents } from '../transport.js';
 
-export interface S3DriverOptions extends S3Config {
+export interface S3DriverOptions extends S3Settings {
   /** Objects above this size are moved with a multipart copy (S3 copies at most 5 GiB at once). */
   multipartCopyThreshold?: number;
   /** Part size of multipart copies. */
@@ -125,14 +125,12 @@ export class S3Driver implements StorageDriver {
   async getContent(path: string): Promise<Buffer> {
     checkPath(path);
     const key = this.key(path);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-        return Buffer.from(await r.Body!.transformToByteArray());
-      } catch (e) {
-        if (!isNotFound(e)) throw mapS3Error('get', key, e);
-        if (attempt > 0 || !(await this.completeClosedUpload(path))) throw new PathNotFoundError(path);
-      }
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (e) {
+      if (isNotFound(e)) throw new PathNotFoundError(path);
+      throw mapS3Error('get', key, e);
     }
   }
 
@@ -154,6 +152,37 @@ export class S3Driver implements StorageDriver {
     }
   }
 
+  async putExclusive(path: string, content: Buffer): Promise<boolean> {
+    checkPath(path);
+    const key = this.key(path);
+    try {
+      // S3's conditional write: 412 when the key exists, 409 when a concurrent
+      // conditional write of the same key is in progress (it will win or fail itself).
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.opts.bucket,
+          Key: key,
+          Body: content,
+          ContentLength: content.length,
+          ContentMD5: crypto.createHash('md5').update(content).digest('base64'),
+          IfNoneMatch: '*',
+        }),
+      );
+      return true;
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 412 || status === 409) return false;
+      // Older S3 APIs (Swift's s3api among them) answer 501 NotImplemented; an
+      // unconditional put would break the only-if-absent promise, so say why instead.
+      if (status === 501 || (e as { name?: string }).name === 'NotImplemented') {
+        throw new ConditionalWriteUnsupportedError(
+          `the S3 store at ${this.opts.endpoint || 'AWS'} does not support conditional writes (PutObject with If-None-Match: *)`,
+        );
+      }
+      throw mapS3Error('put', key, e);
+    }
+  }
+
   async reader(path: string, offset = 0): Promise<Readable> {
     checkPath(path);
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidOffsetError(path, offset);
@@ -161,10 +190,7 @@ export class S3Driver implements StorageDriver {
     try {
       return await this.openRead(key, offset);
     } catch (e) {
-      if (isNotFound(e)) {
-        if (!(await this.completeClosedUpload(path))) throw new PathNotFoundError(path);
-        return this.reader(path, offset);
-      }
+      if (isNotFound(e)) throw new PathNotFoundError(path);
       if (statusOf(e) === 416) {
         // A range starting at the end is refused; reading there is just empty.
         const h = await this.head(key);
@@ -223,25 +249,6 @@ export class S3Driver implements StorageDriver {
     const count = Number(saved.meta[STATE_META.parts] ?? 0);
     const parts = uploadId ? await this.listParts(key, uploadId, count) : [];
     return { uploadId, parts, tail: saved.tail };
-  }
-
-  /**
-   * Completes an upload that writers closed but nobody committed, the first time its
-   * content is read or moved: S3 cannot serve a multipart upload in progress, while the
-   * other drivers show closed content at the path at once. True if there was one.
-   */
-  private async completeClosedUpload(path: string): Promise<boolean> {
-    const key = this.key(path);
-    const stateKey = this.stateKey(path);
-    const state = await this.savedState(key, stateKey);
-    if (!state) return false;
-    try {
-      await new S3Writer(this.ctx, key, stateKey, state).commit();
-    } catch (e) {
-      // Another process may have completed it first; the object is there either way.
-      if (!(await this.head(key))) throw e;
-    }
-    return true;
   }
 
   /**
@@ -378,8 +385,7 @@ export class S3Driver implements StorageDriver {
     checkPath(dest);
     const src = this.key(source);
     const dst = this.key(dest);
-    let h = await this.head(src);
-    if (!h && (await this.completeClosedUpload(source))) h = await this.head(src);
+    const h = await this.head(src);
     if (!h) throw new PathNotFoundError(source);
     if (src === dst) return;
     const threshold = this.opts.multipartCopyThreshold ?? 5 * GiB;
@@ -472,10 +478,3 @@ const contentMd5ForDeletes = (next: (args: any) => Promise<any>, context: { comm
   }
   return next(args);
 };
-
-/** The S3 driver from the validated configuration (storage.s3.*). */
-export function createS3Driver(config: Config, log: Logger): S3Driver {
-  const opts = config.storage.s3;
-  if (!opts.bucket) throw new StorageError('storage.s3.bucket is not set');
-  return new S3Driver({ ...opts }, log.child({ storage: 's3' }));
-}

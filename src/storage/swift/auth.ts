@@ -1,12 +1,12 @@
 import type { AxiosInstance, AxiosResponse } from 'axios';
-import type { SwiftConfig } from '../../config/schema.js';
+import type { SwiftSettings } from './settings.js';
 import type { Logger } from '../../log/logger.js';
 import { StorageUnavailableError } from '../driver.js';
 import { isTransportError } from '../transport.js';
 
 /** The settings authentication needs (see storage.swift in the config schema). */
 export type SwiftAuthOptions = Pick<
-  SwiftConfig,
+  SwiftSettings,
   | 'authUrl'
   | 'authVersion'
   | 'username'

@@ -1,14 +1,12 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Config } from '../../config/load.js';
-import type { SwiftConfig } from '../../config/schema.js';
+import type { SwiftSettings } from './settings.js';
 import type { Logger } from '../../log/logger.js';
 import {
   checkDirPath,
   checkPath,
   InvalidOffsetError,
   PathNotFoundError,
-  StorageError,
   StorageUnavailableError,
   type FileInfo,
   type FileWriter,
@@ -20,7 +18,7 @@ import { contentTypeWithSet, newId, setOfContentType, SwiftLayout } from './layo
 import { tempUrl } from './tempurl.js';
 import { SwiftWriter, type SegmentEntry, type WriterContext } from './writer.js';
 
-export interface SwiftDriverOptions extends SwiftConfig {
+export interface SwiftDriverOptions extends SwiftSettings {
   /**
    * Caps the segments of one manifest below the cluster's own limit (slo
    * max_manifest_segments from /info); lets tests exercise nested manifests cheaply.
@@ -143,6 +141,27 @@ export class SwiftDriver implements StorageDriver {
       body: content,
     });
     if (res.status !== 201) throw unexpected('put', name, res);
+  }
+
+  async putExclusive(path: string, content: Buffer): Promise<boolean> {
+    checkPath(path);
+    await this.ready();
+    const name = this.layout.object(path);
+    // Swift decides If-None-Match: * on the object servers: 412 when any replica
+    // already holds the object, so two concurrent creators cannot both get 201.
+    const res = await this.client.request({
+      method: 'PUT',
+      object: name,
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        ETag: crypto.createHash('md5').update(content).digest('hex'),
+        'If-None-Match': '*',
+      },
+      body: content,
+    });
+    if (res.status === 412) return false;
+    if (res.status !== 201) throw unexpected('put', name, res);
+    return true;
   }
 
   async reader(path: string, offset = 0): Promise<Readable> {
@@ -367,12 +386,3 @@ export class SwiftDriver implements StorageDriver {
     destroyAgents(this.agents);
   }
 }
-
-/** The Swift driver from the validated configuration (storage.swift.*). */
-export function createSwiftDriver(config: Config, log: Logger): SwiftDriver {
-  const opts = config.storage.swift;
-  if (!opts.authUrl) throw new StorageError('storage.swift.authUrl is not set');
-  return new SwiftDriver({ ...opts, tempUrlMethods: [...opts.tempUrlMethods] }, log.child({ storage: 'swift' }));
-}
-
-

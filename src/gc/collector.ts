@@ -1,0 +1,410 @@
+import { parseDigest, type Digest } from '../oci/reference.js';
+import { parseManifest } from '../registry/manifest.js';
+import { CatalogStore } from '../registry/store/catalog.js';
+import { paths } from '../registry/store/paths.js';
+import { PathNotFoundError, StorageError, type StorageDriver } from '../storage/driver.js';
+import type { Lease } from './lease.js';
+import { keyportPaths } from './paths.js';
+import { DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
+
+export interface GcOptions {
+  dryRun: boolean;
+  /** Also delete manifest revisions no tag reaches (Distribution's --delete-untagged). */
+  deleteUntagged: boolean;
+  /** Blobs, links and revisions written less than this long before the mark are kept. */
+  graceMs: number;
+  /** storage.gc.claimWindow in ms: how recent an in-use marker must be to keep its digest. */
+  claimWindowMs?: number;
+  /** Held for the whole run; checked before every destructive step. */
+  lease?: Lease;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface RepositoryReport {
+  manifests: string[];
+  links: string[];
+}
+
+export interface GcReport {
+  marked_blobs: number;
+  deleted_blobs: number;
+  deleted_bytes: number;
+  deleted_manifests: number;
+  deleted_links: number;
+  deleted_repositories: number;
+  /** Candidates a concurrent push claimed during the run, and so kept. */
+  kept_in_use: number;
+  duration_s: number;
+  dry_run: boolean;
+  repositories: Record<string, RepositoryReport>;
+  blobs: string[];
+}
+
+interface Revision {
+  digest: Digest;
+  modTime: number;
+}
+
+interface RepoScan {
+  name: string;
+  tagged: Digest[];
+  revisions: Map<string, Revision>;
+  layers: Map<string, Revision>;
+  /** Manifests and blobs live in this repository. */
+  live: Set<string>;
+}
+
+/** A manifest's references, read once per run (the same manifest is in many repositories). */
+interface Refs {
+  blobs: Digest[];
+  manifests: Digest[];
+  subject?: Digest;
+}
+
+const BATCH = 256;
+
+/**
+ * Mark and sweep over Distribution's layout, online: see protocol.ts for how it stays
+ * correct while other instances push. What is live, per repository: the manifests its
+ * tags point at (and, without deleteUntagged, every revision it has), the manifests an
+ * index among them lists (recursively), the manifests whose subject is live (referrers:
+ * signatures and SBOMs stay with their image), and every blob those manifests name,
+ * their configs included. A blob is live when any repository has it live. Anything
+ * else older than the grace period is garbage: blobs, layer links, untagged revisions
+ * (with deleteUntagged) and repositories left with nothing in them.
+ */
+export class Collector {
+  private readonly refsCache = new Map<string, Refs | null>();
+  private markStart = 0;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly opts: GcOptions,
+  ) {}
+
+  async run(): Promise<GcReport> {
+    const t0 = Date.now();
+    this.markStart = t0;
+    const report: GcReport = {
+      marked_blobs: 0,
+      deleted_blobs: 0,
+      deleted_bytes: 0,
+      deleted_manifests: 0,
+      deleted_links: 0,
+      deleted_repositories: 0,
+      kept_in_use: 0,
+      duration_s: 0,
+      dry_run: this.opts.dryRun,
+      repositories: {},
+      blobs: [],
+    };
+    if (!this.opts.dryRun) await this.dropStaleTombstones();
+    const cutoff = t0 - this.opts.graceMs;
+
+    // Mark.
+    const names = await new CatalogStore(this.driver).repositories();
+    const scans: RepoScan[] = [];
+    let n = 0;
+    for (const name of names) {
+      scans.push(await this.scan(name, cutoff));
+      this.opts.onProgress?.('mark', ++n, names.length);
+    }
+
+    // Untagged revisions first: a kept one (a push claimed it) makes its own references live.
+    const manifestCandidates: Array<{ repo: RepoScan; digest: Digest }> = [];
+    for (const repo of scans) {
+      for (const r of repo.revisions.values()) if (!repo.live.has(r.digest.value)) manifestCandidates.push({ repo, digest: r.digest });
+    }
+    // One batch: a kept revision can make any other candidate live, so none may be
+    // deleted before all were re-checked.
+    await this.sweep(manifestCandidates.map((c) => c.digest), report, Infinity, async (kept) => {
+      for (const c of manifestCandidates) {
+        if (kept.has(c.digest.value)) {
+          await this.closeOver(c.repo, [c.digest]);
+          continue;
+        }
+        if (c.repo.live.has(c.digest.value)) continue; // reached from a kept one
+        this.entry(report, c.repo.name).manifests.push(c.digest.value);
+        report.deleted_manifests++;
+        if (!this.opts.dryRun) await this.deleteRevision(c.repo.name, c.digest);
+        c.repo.revisions.delete(c.digest.value);
+      }
+    });
+
+    // Then links and blobs.
+    const globalLive = new Set<string>();
+    const recentLink = new Set<string>();
+    for (const repo of scans) {
+      for (const d of repo.live) globalLive.add(d);
+      for (const l of repo.layers.values()) if (l.modTime >= cutoff) recentLink.add(l.digest.value);
+    }
+    const linkCandidates: Array<{ repo: RepoScan; digest: Digest }> = [];
+    for (const repo of scans) {
+      for (const l of repo.layers.values()) {
+        if (!repo.live.has(l.digest.value) && l.modTime < cutoff) linkCandidates.push({ repo, digest: l.digest });
+      }
+    }
+    const blobCandidates: Array<{ digest: Digest; size: number }> = [];
+    for await (const b of this.blobs()) {
+      if (globalLive.has(b.digest.value)) report.marked_blobs++;
+      else if (b.modTime < cutoff && !recentLink.has(b.digest.value)) blobCandidates.push(b);
+    }
+    const digests = [...linkCandidates.map((c) => c.digest), ...blobCandidates.map((c) => c.digest)];
+    await this.sweep(digests, report, BATCH, async (kept, batch) => {
+      for (const c of linkCandidates) {
+        if (!batch.has(c.digest.value) || kept.has(c.digest.value)) continue;
+        this.entry(report, c.repo.name).links.push(c.digest.value);
+        report.deleted_links++;
+        if (!this.opts.dryRun) await ignoreMissing(this.driver.delete(paths.layerLink(c.repo.name, c.digest).replace(/\/link$/, '')));
+        c.repo.layers.delete(c.digest.value);
+      }
+      for (const b of blobCandidates) {
+        if (!batch.has(b.digest.value)) continue;
+        if (kept.has(b.digest.value)) {
+          report.marked_blobs++;
+          continue;
+        }
+        report.blobs.push(b.digest.value);
+        report.deleted_blobs++;
+        report.deleted_bytes += b.size;
+        if (!this.opts.dryRun) {
+          await ignoreMissing(this.driver.delete(paths.blobData(b.digest).replace(/\/data$/, '')));
+          await ignoreMissing(this.driver.delete(keyportPaths.inUse(b.digest)));
+        }
+      }
+    });
+
+    // Repositories with nothing left in them.
+    for (const repo of scans) {
+      if (repo.revisions.size || repo.tagged.length || repo.layers.size) continue;
+      if (await this.hasAnyObject(paths.repository(repo.name))) continue;
+      this.entry(report, repo.name);
+      report.deleted_repositories++;
+      if (!this.opts.dryRun) {
+        this.opts.lease?.check();
+        await ignoreMissing(this.driver.delete(paths.repository(repo.name)));
+      }
+    }
+    report.duration_s = Math.round((Date.now() - t0) / 10) / 100;
+    return report;
+  }
+
+  private entry(report: GcReport, name: string): RepositoryReport {
+    return (report.repositories[name] ??= { manifests: [], links: [] });
+  }
+
+  /**
+   * G2 to G4 of the protocol for a list of digests, in batches: tombstones, then the
+   * re-check of in-use markers, then `act` with the digests to keep, then the
+   * tombstones go. A batch that took longer than TOMBSTONE_BOUND is redone from its
+   * tombstones, so a push never ignores a tombstone as stale while GC still acts on it.
+   */
+  private async sweep(
+    all: Digest[],
+    report: GcReport,
+    size: number,
+    act: (kept: Set<string>, batch: Set<string>) => Promise<void>,
+  ): Promise<void> {
+    const unique = [...new Map(all.map((d) => [d.value, d])).values()];
+    for (let i = 0; i < unique.length; i += size) {
+      const batch = unique.slice(i, i + size);
+      const batchSet = new Set(batch.map((d) => d.value));
+      if (this.opts.dryRun) {
+        await act(new Set(), batchSet);
+        continue;
+      }
+      for (;;) {
+        this.opts.lease?.check();
+        const written = Date.now();
+        await limited(batch, 8, (d) => this.driver.putContent(keyportPaths.tombstone(d), Buffer.from(new Date(written).toISOString())));
+        const kept = new Set<string>();
+        await limited(batch, 8, async (d) => {
+          if (await this.claimedSinceMark(d)) kept.add(d.value);
+        });
+        if (Date.now() - written > TOMBSTONE_BOUND_MS) continue;
+        this.opts.lease?.check();
+        report.kept_in_use += kept.size;
+        await act(kept, batchSet);
+        await limited(batch, 8, (d) => ignoreMissing(this.driver.delete(keyportPaths.tombstone(d))));
+        break;
+      }
+      this.opts.onProgress?.('sweep', Math.min(i + size, unique.length), unique.length);
+    }
+  }
+
+  /** G3: a marker written recently enough that a push may be between its check and its write. */
+  private async claimedSinceMark(d: Digest): Promise<boolean> {
+    try {
+      const st = await this.driver.stat(keyportPaths.inUse(d));
+      return st.modTime.getTime() >= this.markStart - (this.opts.claimWindowMs ?? DEFAULT_CLAIM_WINDOW_MS);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  /** Tags, revisions and layer links of one repository, and what is live in it. */
+  private async scan(name: string, cutoff: number): Promise<RepoScan> {
+    const repo: RepoScan = { name, tagged: [], revisions: new Map(), layers: new Map(), live: new Set() };
+    for (const tagDir of await this.listOrEmpty(paths.tagsRoot(name))) {
+      const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
+      const d = await this.readLink(paths.tagCurrent(name, tag));
+      if (d) repo.tagged.push(d);
+    }
+    for (const r of await this.linkedDigests(`${paths.revisionsRoot(name)}`)) repo.revisions.set(r.digest.value, r);
+    for (const l of await this.linkedDigests(`${paths.repository(name)}/_layers`)) repo.layers.set(l.digest.value, l);
+    const roots = repo.tagged.filter((d) => repo.revisions.has(d.value));
+    for (const r of repo.revisions.values()) {
+      if (!this.opts.deleteUntagged || r.modTime >= cutoff) roots.push(r.digest);
+    }
+    await this.closeOver(repo, roots);
+    return repo;
+  }
+
+  /**
+   * Adds `roots` and everything they reach to the repository's live set: child
+   * manifests, blobs, and referrers of anything live, until nothing changes.
+   */
+  private async closeOver(repo: RepoScan, roots: Digest[]): Promise<void> {
+    const queue = [...roots];
+    for (;;) {
+      while (queue.length) {
+        const d = queue.pop()!;
+        if (repo.live.has(d.value)) continue;
+        repo.live.add(d.value);
+        const refs = await this.refs(d);
+        if (!refs) continue;
+        for (const b of refs.blobs) repo.live.add(b.value);
+        for (const m of refs.manifests) if (!repo.live.has(m.value)) queue.push(m);
+      }
+      // Referrers: a revision whose subject became live is live too.
+      for (const r of repo.revisions.values()) {
+        if (repo.live.has(r.digest.value)) continue;
+        const refs = await this.refs(r.digest);
+        if (refs?.subject && repo.live.has(refs.subject.value)) queue.push(r.digest);
+      }
+      if (queue.length === 0) return;
+    }
+  }
+
+  /** What a stored manifest references; null when its blob is missing or not a manifest. */
+  private async refs(d: Digest): Promise<Refs | null> {
+    const cached = this.refsCache.get(d.value);
+    if (cached !== undefined) return cached;
+    let refs: Refs | null = null;
+    try {
+      const parsed = parseManifest(await this.driver.getContent(paths.blobData(d)), undefined);
+      refs = { blobs: parsed.blobs.map((t) => t.digest), manifests: parsed.manifests.map((t) => t.digest), subject: parsed.subject };
+    } catch (e) {
+      if (e instanceof StorageError && !(e instanceof PathNotFoundError)) throw e;
+      refs = null;
+    }
+    this.refsCache.set(d.value, refs);
+    return refs;
+  }
+
+  /** Digests under a Distribution link tree (<root>/<algorithm>/<hex>/link) with the links' times. */
+  private async linkedDigests(root: string): Promise<Revision[]> {
+    const out: Revision[] = [];
+    for (const algDir of await this.listOrEmpty(root)) {
+      for (const dir of await this.listOrEmpty(algDir)) {
+        const d = parseDigest(`${algDir.slice(algDir.lastIndexOf('/') + 1)}:${dir.slice(dir.lastIndexOf('/') + 1)}`);
+        if (!d) continue;
+        try {
+          const st = await this.driver.stat(`${dir}/link`);
+          out.push({ digest: d, modTime: st.modTime.getTime() });
+        } catch (e) {
+          if (!(e instanceof PathNotFoundError)) throw e;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Every blob in the store: blobs/<algorithm>/<2 hex>/<hex>/data. */
+  private async *blobs(): AsyncGenerator<{ digest: Digest; size: number; modTime: number }> {
+    for (const algDir of await this.listOrEmpty(paths.blobsRoot())) {
+      const alg = algDir.slice(algDir.lastIndexOf('/') + 1);
+      for (const prefixDir of await this.listOrEmpty(algDir)) {
+        for (const dir of await this.listOrEmpty(prefixDir)) {
+          const d = parseDigest(`${alg}:${dir.slice(dir.lastIndexOf('/') + 1)}`);
+          if (!d) continue;
+          try {
+            const st = await this.driver.stat(paths.blobData(d));
+            if (!st.isDir) yield { digest: d, size: st.size, modTime: st.modTime.getTime() };
+          } catch (e) {
+            if (!(e instanceof PathNotFoundError)) throw e;
+          }
+        }
+      }
+    }
+  }
+
+  private async revisionHasTag(name: string, d: Digest): Promise<string[]> {
+    const tags: string[] = [];
+    for (const tagDir of await this.listOrEmpty(paths.tagsRoot(name))) {
+      const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
+      if ((await this.readLink(paths.tagCurrent(name, tag)))?.value === d.value) tags.push(tag);
+    }
+    return tags;
+  }
+
+  /** Removes an untagged revision, its referrers entry and tag-history entries. */
+  private async deleteRevision(name: string, d: Digest): Promise<void> {
+    // A tag pushed onto it since the mark makes it live again.
+    if ((await this.revisionHasTag(name, d)).length) return;
+    const refs = await this.refs(d);
+    if (refs?.subject) await ignoreMissing(this.driver.delete(paths.referrer(name, refs.subject, d).replace(/\/link$/, '')));
+    await ignoreMissing(this.driver.delete(paths.revisionLink(name, d).replace(/\/link$/, '')));
+    for (const tagDir of await this.listOrEmpty(paths.tagsRoot(name))) {
+      const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
+      await ignoreMissing(this.driver.delete(paths.tagIndex(name, tag, d).replace(/\/link$/, '')));
+    }
+  }
+
+  /** Old tombstones are left by a run that was killed; pushes ignore them already. */
+  private async dropStaleTombstones(): Promise<void> {
+    for (const algDir of await this.listOrEmpty(keyportPaths.tombstonesRoot())) {
+      for (const p of await this.listOrEmpty(algDir)) {
+        const st = await this.driver.stat(p).catch(() => undefined);
+        if (st && !st.isDir && Date.now() - st.modTime.getTime() > TOMBSTONE_TTL_MS) await ignoreMissing(this.driver.delete(p));
+      }
+    }
+  }
+
+  private async hasAnyObject(dir: string): Promise<boolean> {
+    for (const child of await this.listOrEmpty(dir)) {
+      const st = await this.driver.stat(child).catch(() => undefined);
+      if (!st) continue;
+      if (!st.isDir) return true;
+      if (await this.hasAnyObject(child)) return true;
+    }
+    return false;
+  }
+
+  private async readLink(p: string): Promise<Digest | undefined> {
+    try {
+      return parseDigest((await this.driver.getContent(p)).toString('utf8').trim());
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  private async listOrEmpty(p: string): Promise<string[]> {
+    try {
+      return await this.driver.list(p);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return [];
+      throw e;
+    }
+  }
+}
+
+async function ignoreMissing(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof PathNotFoundError)) throw e;
+  }
+}

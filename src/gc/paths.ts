@@ -1,0 +1,18 @@
+import type { Digest } from '../oci/reference.js';
+
+/**
+ * Keyport's own coordination objects, next to Distribution's layout (which ignores
+ * everything outside blobs/ and repositories/, so a store stays readable by it).
+ */
+const ROOT = '/docker/registry/v2/_keyport';
+
+export const keyportPaths = {
+  leaseDir: () => `${ROOT}/gc/lease`,
+  lease: (generation: number) => `${ROOT}/gc/lease/${generation}`,
+  /** Written by a manifest PUT for every digest it references, before it checks them. */
+  inUse: (d: Digest) => `${ROOT}/inuse/${d.algorithm}/${d.hex}`,
+  inUseRoot: () => `${ROOT}/inuse`,
+  /** Written by GC for a digest it is about to delete, before its last re-check. */
+  tombstone: (d: Digest) => `${ROOT}/tombstones/${d.algorithm}/${d.hex}`,
+  tombstonesRoot: () => `${ROOT}/tombstones`,
+};

@@ -1,0 +1,108 @@
+import type { Digest } from '../oci/reference.js';
+import { ManifestBlobUnknown } from '../registry/store/errors.js';
+import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
+import { keyportPaths } from './paths.js';
+
+/**
+ * How a manifest PUT on any instance and a GC run on any other agree on what may be
+ * deleted, with no lock on the push path.
+ *
+ * Push (for the set D of digests a manifest references, its own digest included):
+ *   P1. write an in-use marker for every d in D (its mtime is the time of this push);
+ *   P2. check that no fresh tombstone exists for any d, and that every d exists;
+ *   P3. write the manifest (blob, revision link, tag), at most PUSH_BOUND after P1,
+ *       else start again at P1.
+ * A tombstoned or missing digest fails the push with MANIFEST_BLOB_UNKNOWN: the client
+ * uploads the blob again and retries, and nothing is stored that points at nothing.
+ *
+ * GC (mark start S; then for each candidate digest d, in batches):
+ *   G1. mark: from tags (and untagged revisions, unless --delete-untagged) compute the
+ *       live set, reading the store after S;
+ *   G2. write a tombstone for d;
+ *   G3. re-check: a marker for d with mtime >= S - MARKER_WINDOW keeps d (its
+ *       tombstone is removed);
+ *   G4. delete d (blob data, links, revision), then its marker and tombstone, all
+ *       within TOMBSTONE_BOUND of G2, else write the tombstones again and redo G3.
+ *
+ * Why nothing live is lost. Take a push P of a manifest referencing d, and a GC run
+ * that deletes d. If P3 happened before G1 read P's repository, the mark saw the
+ * manifest and d is live: not a candidate. Otherwise P3 came after S, so P1 came after
+ * S - PUSH_BOUND, which is after S - MARKER_WINDOW (the difference absorbs clock
+ * differences between instances and the store; PUSH_BOUND is a third of the
+ * window, leaving two thirds for clock differences). Now order P1 against G3:
+ *   - P1 before G3: G3 finds the marker, fresh enough, and keeps d. Contradiction.
+ *   - P1 after G3: then P2 comes after G3, hence after G2, so P2 either sees the
+ *     tombstone (fresh: GC deletes within TOMBSTONE_BOUND, well under TOMBSTONE_TTL)
+ *     or, once GC removed the tombstone in G4, sees d missing. Either way P fails.
+ * So a push succeeds only if d is kept: marker-before-check on the push side and
+ * tombstone-before-recheck on the GC side mean one of the two sees the other.
+ *
+ * Uploads and mounts while GC runs are protected by the grace period: a blob or link
+ * written since S - grace is never a candidate. Blob data lives under the repository's
+ * _uploads until the digest checks out, so an open upload session holds no blob.
+ *
+ * The price: a blob a manifest push referenced less than MARKER_WINDOW ago is kept
+ * even when that manifest was deleted since, so the effective grace period for such
+ * blobs is at least the claim window (15 minutes by default, below the default grace).
+ *
+ * Leftovers are bounded: a marker is removed when its digest is deleted, and a stale
+ * one (older than MARKER_WINDOW) keeps nothing; a tombstone left by a GC killed
+ * between G2 and G4 is ignored by pushes after TOMBSTONE_TTL and removed by the next
+ * run.
+ */
+/** MARKER_WINDOW (storage.gc.claimWindow) by default; PUSH_BOUND is a third of it. */
+export const DEFAULT_CLAIM_WINDOW_MS = 15 * 60_000;
+export const TOMBSTONE_BOUND_MS = 4 * 60_000;
+export const TOMBSTONE_TTL_MS = 10 * 60_000;
+
+export function pushBoundMs(claimWindowMs: number): number {
+  return Math.floor(claimWindowMs / 3);
+}
+
+/** The push side of the protocol (P1, P2 and the PUSH_BOUND check before P3). */
+export class InUseMarkers {
+  private readonly pushBound: number;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    claimWindowMs = DEFAULT_CLAIM_WINDOW_MS,
+  ) {
+    this.pushBound = pushBoundMs(claimWindowMs);
+  }
+
+  /** P1 and P2; returns when the markers were written, for `stillFresh`. */
+  async claim(digests: Digest[]): Promise<number> {
+    const unique = [...new Map(digests.map((d) => [d.value, d])).values()];
+    const started = Date.now();
+    const stamp = Buffer.from(new Date(started).toISOString());
+    await limited(unique, 8, (d) => this.driver.putContent(keyportPaths.inUse(d), stamp));
+    await limited(unique, 8, async (d) => {
+      if (await this.condemned(d)) throw new ManifestBlobUnknown(d.value);
+    });
+    return started;
+  }
+
+  /** The bound between P1 and P3: past it the markers may no longer protect the push. */
+  stillFresh(claimedAt: number): boolean {
+    return Date.now() - claimedAt < this.pushBound;
+  }
+
+  private async condemned(d: Digest): Promise<boolean> {
+    try {
+      const st = await this.driver.stat(keyportPaths.tombstone(d));
+      return Date.now() - st.modTime.getTime() < TOMBSTONE_TTL_MS;
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return false;
+      throw e;
+    }
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; the first failure wins. */
+export async function limited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,59 @@
+import type { Logger } from '../log/logger.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { Collector, type GcReport } from './collector.js';
+import { Lease } from './lease.js';
+
+export interface GcRunOptions {
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  graceSeconds: number;
+  leaseTtlSeconds: number;
+  claimWindowSeconds: number;
+  /** Who runs it, in the lease record and the audit line ('cli', 'schedule'). */
+  trigger: string;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+/**
+ * One GC run under the lease: takes it (LeaseHeldError when another instance holds
+ * it), collects, releases it, and writes the audit line. A dry run takes the lease
+ * too, so what it reports is not raced by a real run's deletions.
+ */
+export async function runGc(driver: StorageDriver, opts: GcRunOptions, log: Logger): Promise<GcReport> {
+  const lease = await Lease.acquire(driver, { ttlMs: opts.leaseTtlSeconds * 1000, owner: `${opts.trigger}-${process.pid}-${Date.now().toString(36)}` });
+  try {
+    const report = await new Collector(driver, {
+      dryRun: opts.dryRun,
+      deleteUntagged: opts.deleteUntagged,
+      graceMs: opts.graceSeconds * 1000,
+      claimWindowMs: opts.claimWindowSeconds * 1000,
+      lease,
+      onProgress: opts.onProgress,
+    }).run();
+    log.info(
+      {
+        audit: true,
+        event: 'gc',
+        trigger: opts.trigger,
+        dry_run: report.dry_run,
+        delete_untagged: opts.deleteUntagged,
+        grace_s: opts.graceSeconds,
+        marked_blobs: report.marked_blobs,
+        deleted_blobs: report.deleted_blobs,
+        deleted_bytes: report.deleted_bytes,
+        deleted_manifests: report.deleted_manifests,
+        deleted_links: report.deleted_links,
+        deleted_repositories: report.deleted_repositories,
+        kept_in_use: report.kept_in_use,
+        duration_s: report.duration_s,
+      },
+      report.dry_run ? 'garbage collection dry run' : 'garbage collection finished',
+    );
+    return report;
+  } catch (e) {
+    log.error({ audit: true, event: 'gc', trigger: opts.trigger, err: e }, 'garbage collection failed');
+    throw e;
+  } finally {
+    await lease.release().catch(() => undefined);
+  }
+}
