@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config/load.js';
+import { ConfigError, loadConfigWithWarnings, type Config } from './config/load.js';
 import { markdownReference, settings, textReference } from './config/reference.js';
 import { isClusterWorker, resolveWorkers, runPrimary } from './http/cluster.js';
 import { guardProcess } from './http/process-guard.js';
@@ -19,12 +19,14 @@ Commands:
   copy       copy an image into this Keyport, optionally after a check ("keyport copy --help")
   whoami     log in and show your user, namespace and what you may do where
   gc         free storage no image uses, online ("keyport gc --help")
-  config     print the effective configuration (secrets hidden)
+  config     print the effective configuration, as a file --config reads
+             (secrets left out)
   env        list every setting with its environment variable and default
              ("keyport env markdown" prints the README table)
 
 Options:
-  -c, --config FILE   configuration file (JSON); also KEYPORT_CONFIG
+  -c, --config FILE   configuration file (JSON or YAML; a Docker Distribution
+                      config.yml is read as it is); also KEYPORT_CONFIG
   -h, --help          show this help
   -v, --version       show the version
 
@@ -73,8 +75,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   let config: Config;
+  let warnings: string[];
   try {
-    config = loadConfig(values.config ? { file: values.config } : {});
+    ({ config, warnings } = loadConfigWithWarnings(values.config ? { file: values.config } : {}));
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`keyport: ${e.message}\n`);
@@ -82,12 +85,15 @@ async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, undefined, config.log.format);
 
   if (command === 'config') {
-    process.stdout.write(JSON.stringify(redactConfig(config), null, 2) + '\n');
+    for (const w of warnings) process.stderr.write(`keyport: warning: ${w}\n`);
+    process.stdout.write(JSON.stringify(printableConfig(config), null, 2) + '\n');
     return 0;
   }
+  // Workers would repeat them; the primary (or the lone process) says them once.
+  if (!isClusterWorker()) for (const w of warnings) log.warn(w);
 
   try {
     ensureCertificates({ certsDir: config.tls.certsDir, names: serverNames(config), tokenKeyType: config.tls.tokenKeyType }, log);
@@ -114,10 +120,13 @@ async function main(argv: string[]): Promise<number> {
       guardProcess(log, { drain: () => primary.stop('uncaughtException') });
       const ready = Promise.race([listening.then(() => true), primary.done.then(() => false)]);
       let metrics: { close(): unknown } | undefined;
-      if (command === 'registry' && config.registry.metricsPort > 0) {
-        const { startMetricsServer } = await import('./registry/index.js');
+      const metricsAt = command === 'registry'
+        ? { bind: config.registry.metricsBind, port: config.registry.metricsPort }
+        : { bind: config.token.metricsBind, port: config.token.metricsPort };
+      if (metricsAt.port > 0) {
+        const { startMetricsServer } = await import('./metrics/server.js');
         const { loadServerTls } = await import('./tls/certificates.js');
-        metrics = await startMetricsServer(config, loadServerTls(config.tls.certsDir), log, true);
+        metrics = await startMetricsServer(metricsAt, loadServerTls(config.tls.certsDir), log, true);
       }
       void ready.then((up) => (up ? notifyReady(log, `${command}: ${workers} workers listening`) : undefined));
       await primary.done;
@@ -174,17 +183,23 @@ function shutdownOnSignals(running: Running[], log: Logger): { done: Promise<voi
   return { done, stop };
 }
 
-function redactConfig(config: Config): unknown {
-  const copy = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+/**
+ * The effective configuration as a file `--config` accepts: every setting, without the
+ * derived values (realm and advertised host are computed again on load) and without
+ * secrets, which stay where they were set (the environment file, say).
+ */
+function printableConfig(config: Config): unknown {
+  const out: Record<string, unknown> = {};
   for (const { key, sensitive } of settings()) {
-    if (!sensitive) continue;
+    if (sensitive) continue;
     const parts = key.split('.');
-    let o = copy as Record<string, unknown>;
-    for (const p of parts.slice(0, -1)) o = o[p] as Record<string, unknown>;
-    const last = parts[parts.length - 1]!;
-    if (o[last]) o[last] = '[redacted]';
+    let from: unknown = config;
+    for (const p of parts) from = (from as Record<string, unknown>)[p];
+    let o = out;
+    for (const p of parts.slice(0, -1)) o = (o[p] ??= {}) as Record<string, unknown>;
+    o[parts[parts.length - 1]!] = from;
   }
-  return copy;
+  return out;
 }
 
 main(process.argv.slice(2)).then(

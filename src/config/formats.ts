@@ -1,5 +1,6 @@
 import convict from 'convict';
 import net from 'node:net';
+import { describeDuration, toUnit, type DurationUnit } from './duration.js';
 
 let registered = false;
 
@@ -58,12 +59,46 @@ export function registerFormats(): void {
   convict.addFormat({
     name: 'positive-int',
     validate(value: unknown) {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-        throw new Error(`must be a positive integer, got ${JSON.stringify(value)}`);
-      }
+      if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw new Error('must be a whole number above 0');
     },
     coerce: (v: unknown) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
   });
+
+  // Convict's own port and nat parse "abc" to NaN and "10s" to 10 with parseInt; these
+  // take digits only and say what they expect.
+  convict.addFormat({
+    name: 'port',
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+        throw new Error('must be a TCP port number (0-65535)');
+      }
+    },
+    coerce: digits,
+  });
+
+  convict.addFormat({
+    name: 'nat',
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new Error('must be a whole number (0 or more)');
+    },
+    coerce: digits,
+  });
+
+  // Durations: seconds and milliseconds, allowing 0 or not.
+  for (const [name, unit, min] of [
+    ['seconds', 's', 0],
+    ['positive-seconds', 's', 1],
+    ['milliseconds', 'ms', 0],
+    ['positive-milliseconds', 'ms', 1],
+  ] as Array<[string, DurationUnit, 0 | 1]>) {
+    convict.addFormat({
+      name,
+      validate(value: unknown) {
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new Error(describeDuration(unit, min));
+      },
+      coerce: (v: unknown) => toUnit(v, unit),
+    });
+  }
 
   convict.addFormat({
     name: 'flag',
@@ -102,6 +137,10 @@ export function registerFormats(): void {
     },
     coerce: commaList,
   });
+}
+
+function digits(v: unknown): unknown {
+  return typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
 }
 
 /** A comma-separated environment value as a list (a list from a file stays as it is). */

@@ -1,4 +1,5 @@
 import convict from 'convict';
+import { toUnit } from './duration.js';
 
 /**
  * The `notifications` section: HTTP endpoints that receive registry events, as Docker
@@ -15,10 +16,11 @@ export interface NotificationEndpointInput {
   name: string;
   url: string;
   headers?: Record<string, string | string[]>;
-  timeout?: number;
+  /** Milliseconds, or a duration such as 500ms or 2s (as Distribution writes them). */
+  timeout?: number | string;
   threshold?: number;
-  backoff?: number;
-  maxBackoff?: number;
+  backoff?: number | string;
+  maxBackoff?: number | string;
   queueSize?: number;
   includePulls?: boolean;
   ignoredActions?: EventAction[];
@@ -28,7 +30,12 @@ export interface NotificationEndpointInput {
 }
 
 /** An endpoint with every field filled in. */
-export type NotificationEndpoint = Required<Omit<NotificationEndpointInput, 'headers'>> & { headers: Record<string, string> };
+export type NotificationEndpoint = Required<Omit<NotificationEndpointInput, 'headers' | 'timeout' | 'backoff' | 'maxBackoff'>> & {
+  headers: Record<string, string>;
+  timeout: number;
+  backoff: number;
+  maxBackoff: number;
+};
 
 export interface NotificationsConfig {
   endpoints: NotificationEndpointInput[];
@@ -92,7 +99,13 @@ export function checkEndpoints(value: unknown): void {
         if (values.some((x) => typeof x !== 'string' || /[\r\n\0]/.test(x))) throw new Error(`${where} (${e.name}): header ${k} must be a string (or a list of strings) without line breaks`);
       }
     }
-    for (const k of ['timeout', 'threshold', 'backoff', 'maxBackoff', 'queueSize']) positiveInt(e[k], `${where} (${e.name}): ${k}`);
+    for (const k of ['timeout', 'backoff', 'maxBackoff']) {
+      const ms = toUnit(e[k], 'ms');
+      if (ms !== undefined && (typeof ms !== 'number' || !Number.isInteger(ms) || ms <= 0)) {
+        throw new Error(`${where} (${e.name}): ${k} must be a duration such as 500ms or 2s, or milliseconds above 0, got ${JSON.stringify(e[k])}`);
+      }
+    }
+    for (const k of ['threshold', 'queueSize']) positiveInt(e[k], `${where} (${e.name}): ${k}`);
     for (const k of ['includePulls', 'disabled']) {
       if (e[k] !== undefined && typeof e[k] !== 'boolean') throw new Error(`${where} (${e.name}): ${k} must be true or false`);
     }
@@ -108,9 +121,13 @@ export function checkEndpoints(value: unknown): void {
 export function resolveEndpoint(e: NotificationEndpointInput): NotificationEndpoint {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(e.headers ?? {})) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  const ms = (v: number | string | undefined, fallback: number) => (v === undefined ? fallback : (toUnit(v, 'ms') as number));
   return {
     ...ENDPOINT_DEFAULTS,
     ...e,
+    timeout: ms(e.timeout, ENDPOINT_DEFAULTS.timeout),
+    backoff: ms(e.backoff, ENDPOINT_DEFAULTS.backoff),
+    maxBackoff: ms(e.maxBackoff, ENDPOINT_DEFAULTS.maxBackoff),
     headers,
     ignoredActions: [...(e.ignoredActions ?? [])],
     ignoredMediaTypes: [...(e.ignoredMediaTypes ?? [])],

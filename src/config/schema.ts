@@ -32,6 +32,12 @@ export const schema = {
       default: 'info',
       env: 'KEYPORT_LOG_LEVEL',
     },
+    format: {
+      doc: 'Log format: json (one JSON object per line, levels as words) or text (one readable line per entry).',
+      format: ['json', 'text'],
+      default: 'json',
+      env: 'KEYPORT_LOG_FORMAT',
+    },
   },
   tls: {
     certsDir: {
@@ -80,13 +86,13 @@ export const schema = {
     },
     lifetime: {
       doc: 'Lifetime of access tokens in seconds.',
-      format: 'positive-int',
+      format: 'positive-seconds',
       default: 300,
       env: 'KEYPORT_TOKEN_LIFETIME',
     },
     refreshLifetime: {
       doc: 'Lifetime of refresh tokens (docker identity tokens) in seconds; 0 turns them off, so clients store the password instead (podman and skopeo then share docker\'s login).',
-      format: 'nat',
+      format: 'seconds',
       default: 7 * 24 * 3600,
       env: 'KEYPORT_REFRESH_LIFETIME',
     },
@@ -101,6 +107,18 @@ export const schema = {
       format: 'positive-int',
       default: 32,
       env: 'KEYPORT_TOKEN_MAX_SCOPES',
+    },
+    metricsPort: {
+      doc: 'HTTPS port of the token server\'s Prometheus endpoint (GET /metrics: requests, grants, denials, throttling, login cache, Keystone latency). 0: off.',
+      format: 'port',
+      default: 0,
+      env: 'KEYPORT_TOKEN_METRICS_PORT',
+    },
+    metricsBind: {
+      doc: 'Listen address of the token server\'s metrics endpoint; loopback by default, so it is not on the public network.',
+      format: 'host-address',
+      default: '127.0.0.1',
+      env: 'KEYPORT_TOKEN_METRICS_BIND',
     },
   },
   keystone: {
@@ -130,7 +148,7 @@ export const schema = {
     },
     timeout: {
       doc: 'Timeout of one Keystone request in milliseconds.',
-      format: 'positive-int',
+      format: 'positive-milliseconds',
       default: 5000,
       env: 'KEYPORT_KEYSTONE_TIMEOUT',
     },
@@ -167,7 +185,7 @@ export const schema = {
     },
     cacheTtl: {
       doc: 'Seconds a successful login (and the roles read with it) is reused without asking Keystone again; 0 disables the cache.',
-      format: 'nat',
+      format: 'seconds',
       default: 60,
       env: 'KEYPORT_LOGIN_CACHE_TTL',
     },
@@ -187,7 +205,7 @@ export const schema = {
     },
     window: {
       doc: 'Throttle window in seconds.',
-      format: 'positive-int',
+      format: 'positive-seconds',
       default: 300,
       env: 'KEYPORT_THROTTLE_WINDOW',
     },
@@ -275,18 +293,18 @@ export const schema = {
     },
     tokenLeeway: {
       doc: 'Clock skew tolerated when checking token exp/nbf, in seconds.',
-      format: 'nat',
+      format: 'seconds',
       default: 60,
       env: 'KEYPORT_TOKEN_LEEWAY',
     },
     uploadTimeout: {
       doc: 'Seconds without data after which an upload request is aborted (the session stays and can be resumed).',
-      format: 'positive-int',
+      format: 'positive-seconds',
       default: 300,
       env: 'KEYPORT_UPLOAD_TIMEOUT',
     },
     metricsPort: {
-      doc: 'HTTPS port of the Prometheus endpoint (GET /metrics: storage latency and errors, process figures). 0: off.',
+      doc: 'HTTPS port of the registry\'s Prometheus endpoint (GET /metrics: requests, storage latency and errors, process figures). 0: off.',
       format: 'port',
       default: 0,
       env: 'KEYPORT_REGISTRY_METRICS_PORT',
@@ -296,6 +314,26 @@ export const schema = {
       format: 'host-address',
       default: '127.0.0.1',
       env: 'KEYPORT_REGISTRY_METRICS_BIND',
+    },
+    uploadPurging: {
+      enabled: {
+        doc: 'Remove upload sessions abandoned for longer than uploadPurging.age (their partial data), as Distribution\'s storage.maintenance.uploadpurging does.',
+        format: 'flag',
+        default: true,
+        env: 'KEYPORT_UPLOAD_PURGING',
+      },
+      age: {
+        doc: 'Age after which an unfinished upload session is abandoned: a duration (168h) or seconds.',
+        format: 'positive-seconds',
+        default: 7 * 24 * 3600,
+        env: 'KEYPORT_UPLOAD_PURGING_AGE',
+      },
+      interval: {
+        doc: 'How often abandoned uploads are looked for: a duration (24h) or seconds.',
+        format: 'positive-seconds',
+        default: 24 * 3600,
+        env: 'KEYPORT_UPLOAD_PURGING_INTERVAL',
+      },
     },
   },
   storage: {
@@ -316,7 +354,7 @@ export const schema = {
       },
       interval: {
         doc: 'Seconds between storage health checks.',
-        format: 'positive-int',
+        format: 'positive-seconds',
         default: 10,
         env: 'KEYPORT_STORAGE_HEALTH_INTERVAL',
       },

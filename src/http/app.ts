@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../log/logger.js';
+import { bytesConsumed } from '../util/chunks.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -25,6 +26,37 @@ export function currentRequestId(): string | undefined {
   return requestContext.getStore();
 }
 
+/** One finished (or abandoned) request, as the metrics see it. */
+export interface RequestRecord {
+  /** The route pattern (`/v2/<name>/blobs/<digest>`), never the raw path: label values stay few. */
+  route: string;
+  method: string;
+  status: number | 'aborted';
+  seconds: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface AppOptions {
+  /** Told about every request once it ends (see src/metrics/http.ts). */
+  observe?: (r: RequestRecord) => void;
+}
+
+/**
+ * The fields a server adds to a request's access-log line: who (user), what (action,
+ * repository, tag, digest). Handlers fill it in as they learn them.
+ */
+export function accessFields(res: Response): Record<string, unknown> {
+  return ((res.locals.access as Record<string, unknown> | undefined) ??= {});
+}
+
+/** Route pattern set by a server that routes by itself (the registry); else Express's own. */
+export function setRoutePattern(res: Response, pattern: string): void {
+  res.locals.route = pattern;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 /**
  * An Express app with what every Keyport HTTP server shares: helmet headers, a request
  * id, a child logger per request and one access-log line per response.
@@ -35,7 +67,7 @@ export function currentRequestId(): string | undefined {
  * may be null by the time a response finishes, e.g. after a body stream was
  * destroyed).
  */
-export function createApp(log: Logger): Express {
+export function createApp(log: Logger, opts: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -50,28 +82,51 @@ export function createApp(log: Logger): Express {
     const start = process.hrtime.bigint();
     const remote = req.socket?.remoteAddress;
     res.locals.started = Date.now();
+    // Body bytes: what a handler read through chunksOf, else (a body parser read it)
+    // the announced length of a body that was read to its end.
+    const bytesIn = () => bytesConsumed(req) ?? (req.readableEnded ? Number(req.headers['content-length']) || 0 : 0);
+    const bytesOut = () => (req.method === 'HEAD' ? 0 : Number(res.getHeader('content-length') ?? 0) || 0);
+    const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9;
     const line = (status: number | 'aborted') => ({
       method: req.method,
       path: req.path,
       status,
-      ms: Math.round(Number(process.hrtime.bigint() - start) / 1e5) / 10,
+      ms: Math.round(elapsed() * 1e4) / 10,
       remote,
+      ...(res.locals.access as Record<string, unknown> | undefined),
+      bytesIn: bytesIn(),
+      bytesOut: status === 'aborted' ? 0 : bytesOut(),
     });
+    const observe = (status: number | 'aborted') => {
+      if (!opts.observe) return;
+      const route = (res.locals.route as string | undefined) ?? (req.route as { path?: unknown } | undefined)?.path;
+      opts.observe({
+        route: typeof route === 'string' ? route : 'unmatched',
+        method: METHODS.has(req.method) ? req.method : 'other',
+        status,
+        seconds: elapsed(),
+        bytesIn: bytesIn(),
+        bytesOut: status === 'aborted' ? 0 : bytesOut(),
+      });
+    };
     res.on('finish', () => {
       try {
         // An answer sent before the body was read to its end (an error while the client
         // still sends): the rest is read and dropped, so the client, which reads the
         // answer while it sends, gets it, and the connection stays usable.
         if (!req.complete && !req.destroyed) req.resume();
+        observe(res.statusCode);
         if (res.locals.logged) return; // the handler wrote a fuller line itself
-        req.log.info({ ...line(res.statusCode), bytesOut: Number(res.getHeader('content-length') ?? 0) || undefined }, 'request');
+        req.log.info(line(res.statusCode), 'request');
       } catch (e) {
         log.error({ err: e, reqId: req.id }, 'request logging failed');
       }
     });
     res.on('close', () => {
       try {
-        if (!res.writableFinished && !res.locals.logged) req.log.info(line('aborted'), 'request ended before its answer was sent');
+        if (res.writableFinished) return;
+        observe('aborted');
+        if (!res.locals.logged) req.log.info(line('aborted'), 'request ended before its answer was sent');
       } catch (e) {
         log.error({ err: e, reqId: req.id }, 'request logging failed');
       }

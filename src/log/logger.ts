@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { textDestination } from './text.js';
 
 export type { Logger };
 
@@ -24,7 +25,10 @@ function redactPaths(): string[] {
 
 export const REDACT_PATHS = redactPaths();
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/** `json`: one JSON object per line (the default, for log collectors); `text`: one readable line per entry. */
+export type LogFormat = 'json' | 'text';
+
+export function createLogger(level: string, destination?: pino.DestinationStream, format: LogFormat = 'json'): Logger {
   return pino(
     {
       level,
@@ -32,7 +36,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       serializers: { err: pino.stdSerializers.err },
+      // "level":"info" rather than pino's numbers: what people grep for and collectors show.
+      formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    format === 'text' ? textDestination(destination ?? pino.destination(1)) : destination,
   );
 }

@@ -7,9 +7,9 @@ import type { Logger } from '../log/logger.js';
 import type { ServerTls } from '../tls/certificates.js';
 
 /**
- * The registry's Prometheus endpoint (GET /metrics), on its own port like Docker
+ * A server's Prometheus endpoint (GET /metrics), on its own port like Docker
  * Distribution's debug server, so it can be bound to a management network and kept
- * away from the public API. Served by the primary when the registry runs workers: it
+ * away from the public API. Served by the primary when the server runs workers: it
  * asks every worker for its figures and adds them up (prom-client's cluster support).
  */
 
@@ -62,4 +62,16 @@ export async function serveMetrics(opts: MetricsServerOptions): Promise<https.Se
     parserErrorBody: (_status, message) => ({ error: 'invalid_request', error_description: message }),
     requestTimeoutMs: 30_000,
   });
+}
+
+/** Starts the endpoint at `where` and logs it; `aggregateWorkers` in a cluster primary. */
+export async function startMetricsServer(
+  where: { bind: string; port: number },
+  tls: ServerTls,
+  log: Logger,
+  aggregateWorkers: boolean,
+): Promise<https.Server> {
+  const server = await serveMetrics({ ...where, tls, log, aggregateWorkers });
+  log.info(where, 'metrics listening');
+  return server;
 }

@@ -1,5 +1,5 @@
 import type { Express, NextFunction, Request, Response } from 'express';
-import { createApp } from '../http/app.js';
+import { accessFields, createApp, setRoutePattern, type AppOptions } from '../http/app.js';
 import { noEvents, type EventSink } from '../events/types.js';
 import type { Logger } from '../log/logger.js';
 import type { PullThroughCache } from '../cache/pull-through.js';
@@ -12,7 +12,7 @@ import type { Context, Handler, RegistrySettings } from './handlers/context.js';
 import { deleteManifest, getManifest, listReferrers, listTags, putManifest } from './handlers/manifests.js';
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './handlers/uploads.js';
 import { errorBody, registryErrorHandler } from './http-errors.js';
-import { matchRoute, type Route } from './routes.js';
+import { matchRoute, ROUTE_PATTERNS, type Route } from './routes.js';
 import type { Stores } from './store/stores.js';
 
 export interface RegistryDeps {
@@ -27,6 +27,8 @@ export interface RegistryDeps {
   health?: { healthy(): boolean; status(): unknown };
   /** Registry events (push, pull, delete) for the notification endpoints; none by default. */
   events?: EventSink;
+  /** Request metrics (src/metrics/http.ts); none by default. */
+  observe?: AppOptions['observe'];
   /** The pull-through cache for the namespaces mapped to upstream registries; none by default. */
   cache?: PullThroughCache;
 }
@@ -64,6 +66,17 @@ const OPERATIONS: Record<Route['kind'], Partial<Record<string, Operation>>> = {
   referrers: { GET: { handler: listReferrers, actions: PULL } },
 };
 
+/** The access-log fields a request carries before its handler runs: what it does, and to what. */
+function describe(route: Route, method: string, actions: string[] | null): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  if (route.kind === 'catalog') fields.action = 'catalog';
+  else if (actions) fields.action = method === 'DELETE' ? 'delete' : actions.includes('push') ? 'push' : 'pull';
+  if ('name' in route) fields.repository = route.name;
+  if (route.kind === 'manifest') fields[route.reference.includes(':') ? 'digest' : 'tag'] = route.reference;
+  if (route.kind === 'blob' || route.kind === 'referrers') fields.digest = route.digest;
+  return fields;
+}
+
 function required(route: Route, actions: string[] | null): RequiredAccess | undefined {
   if (actions === null) return undefined;
   if (route.kind === 'catalog') return { type: 'registry', name: 'catalog', actions: ['*'] };
@@ -73,7 +86,7 @@ function required(route: Route, actions: string[] | null): RequiredAccess | unde
 /** The Docker Registry v2 / OCI distribution API over the stores. */
 export function registryApp(deps: RegistryDeps): Express {
   const { stores, verifier, realm, service, settings, log } = deps;
-  const app = createApp(log);
+  const app = createApp(log, deps.observe ? { observe: deps.observe } : {});
 
   app.get('/healthz', (_req: Request, res: Response) => {
     const healthy = deps.health ? deps.health.healthy() : true;
@@ -112,6 +125,7 @@ export function registryApp(deps: RegistryDeps): Express {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const route = matchRoute(req.path);
     if (!route) throw new RegistryError('UNSUPPORTED', 'no such API endpoint', { path: req.path }, 404);
+    setRoutePattern(res, ROUTE_PATTERNS[route.kind]);
     const op = OPERATIONS[route.kind][req.method];
     if (!op) {
       res.setHeader('Allow', Object.keys(OPERATIONS[route.kind]).join(', '));
@@ -119,7 +133,10 @@ export function registryApp(deps: RegistryDeps): Express {
     }
     deps.cache?.refuseWrite(route, req.method);
     const need = required(route, op.actions);
+    const fields: Record<string, unknown> = Object.assign(accessFields(res), { user: undefined }, describe(route, req.method, op.actions));
     const token = await authenticate(req, need);
+    // The token's subject; empty for an anonymous pull.
+    fields.user = token.subject;
     if (deps.health && !deps.health.healthy() && route.kind !== 'base') {
       const e = errors.unavailable('the storage backend is unhealthy; try again later');
       e.headers['Retry-After'] = '10';

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import type https from 'node:https';
 import path from 'node:path';
 import type { Running } from '../http/running.js';
 import type { Config } from '../config/load.js';
@@ -10,9 +9,9 @@ import { createStorageDriver } from '../storage/drivers.js';
 import { createNotifier } from '../events/registry-notifier.js';
 import { PullThroughCache } from '../cache/pull-through.js';
 import { StorageHealth } from '../storage/health.js';
-import { loadServerTls, parseCertificateBundle, type ServerTls } from '../tls/certificates.js';
+import { loadServerTls, parseCertificateBundle } from '../tls/certificates.js';
 import { TokenVerifier } from './auth/token-verifier.js';
-import { registryApp } from './app.js';
+import { registryApp, type RegistryDeps } from './app.js';
 import { errorBody } from './http-errors.js';
 import { createStores } from './store/stores.js';
 
@@ -30,16 +29,6 @@ function trustedTokenCertificates(config: Config) {
   return certs;
 }
 
-/** The Prometheus endpoint on its own port (see src/metrics/server.ts). */
-export async function startMetricsServer(config: Config, tls: ServerTls, log: Logger, aggregateWorkers: boolean): Promise<https.Server> {
-  const { serveMetrics } = await import('../metrics/server.js');
-  const server = await serveMetrics({ bind: config.registry.metricsBind, port: config.registry.metricsPort, tls, log, aggregateWorkers });
-  log.info({ bind: config.registry.metricsBind, port: config.registry.metricsPort }, 'metrics listening');
-  return server;
-}
-
-const UPLOAD_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-
 /** Wires the registry from configuration and starts it. */
 export async function runRegistry(config: Config, rootLog: Logger): Promise<Running> {
   const log = rootLog.child({ component: 'registry' });
@@ -54,12 +43,15 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   const metricsOn = config.registry.metricsPort > 0;
   let driver = await createStorageDriver(config.storage, log);
   let health: StorageHealth | undefined;
+  let observe: RegistryDeps['observe'];
   if (metricsOn) {
     const { storageMetrics } = await import('../metrics/storage.js');
+    const { httpMetrics } = await import('../metrics/http.js');
     const { metricsRegistry, startMetrics } = await import('../metrics/server.js');
     startMetrics();
     const healthy = config.storage.health.enabled ? () => health?.healthy() ?? true : undefined;
     driver = storageMetrics(metricsRegistry, healthy).wrap(driver);
+    observe = httpMetrics(metricsRegistry, 'registry');
   }
   if (config.storage.health.enabled) {
     health = new StorageHealth(driver, config.storage.health, log);
@@ -85,6 +77,7 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
       gcClaimWindowMs: config.storage.gc.claimWindow * 1000,
     },
     log,
+    ...(observe ? { observe } : {}),
   });
   const server = await listenHttps(app, {
     bind: config.bind,
@@ -98,19 +91,23 @@ export async function runRegistry(config: Config, rootLog: Logger): Promise<Runn
   });
 
   // Workers report to the primary, which serves the sum; a lone process serves its own.
-  const metricsServer = metricsOn && !isClusterWorker() ? await startMetricsServer(config, tls, log, false) : undefined;
+  const metricsServer =
+    metricsOn && !isClusterWorker()
+      ? await (await import('../metrics/server.js')).startMetricsServer({ bind: config.registry.metricsBind, port: config.registry.metricsPort }, tls, log, false)
+      : undefined;
 
-  // Abandoned upload sessions are removed after a week, as Docker Distribution does.
+  // Abandoned upload sessions are removed (after a week by default), as Docker Distribution does.
+  const purging = config.registry.uploadPurging;
   const purge = async () => {
     try {
-      const removed = await stores.uploads.purge(await stores.catalog.repositories(), UPLOAD_MAX_AGE_MS);
+      const removed = await stores.uploads.purge(await stores.catalog.repositories(), purging.age * 1000);
       if (removed > 0) log.info({ removed }, 'purged abandoned uploads');
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'upload purge failed');
     }
   };
-  const purgeTimer = setInterval(purge, 24 * 3600 * 1000);
-  purgeTimer.unref();
+  const purgeTimer = purging.enabled ? setInterval(purge, Math.min(purging.interval * 1000, 2 ** 31 - 1)) : undefined;
+  purgeTimer?.unref();
 
   let gcSchedule: { stop(): void } | undefined;
   if (config.storage.gc.interval > 0) {

@@ -12,6 +12,18 @@ export type Route =
   | { kind: 'blob'; name: string; digest: string }
   | { kind: 'referrers'; name: string; digest: string };
 
+/** Each endpoint's path pattern, as metrics label requests (never by the raw path). */
+export const ROUTE_PATTERNS: Record<Route['kind'], string> = {
+  base: '/v2/',
+  catalog: '/v2/_catalog',
+  tags: '/v2/<name>/tags/list',
+  manifest: '/v2/<name>/manifests/<reference>',
+  uploads: '/v2/<name>/blobs/uploads/',
+  upload: '/v2/<name>/blobs/uploads/<uuid>',
+  blob: '/v2/<name>/blobs/<digest>',
+  referrers: '/v2/<name>/referrers/<digest>',
+};
+
 // The repository name may contain '/', so each pattern anchors on what follows it.
 const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => Route]> = [
   [/^\/v2\/?$/, () => ({ kind: 'base' })],

@@ -9,6 +9,7 @@ import { userNamespace, type NamespaceRules } from './namespace.js';
 import type { RefreshClaims } from './issuer.js';
 import type { ProjectDirectory, ServiceAccount } from './service-account.js';
 import type { LoginThrottle } from './throttle.js';
+import type { TokenMetrics } from './metrics.js';
 
 /** The authenticated user behind a token request. */
 export interface Principal {
@@ -39,6 +40,8 @@ export interface AuthenticatorSettings {
 export interface AuthenticatorDeps {
   client: KeystoneClient;
   throttle: LoginThrottle;
+  /** Login cache hits and misses; none counted by default. */
+  metrics?: TokenMetrics;
   log: Logger;
   serviceAccount?: ServiceAccount;
   directory?: ProjectDirectory;
@@ -103,6 +106,7 @@ export class Authenticator {
 
     const key = crypto.createHmac('sha256', this.cacheKey).update(creds.username).update('\0').update(creds.password).digest('base64');
     let pending = this.logins?.get(key);
+    this.deps.metrics?.loginCache(pending !== undefined);
     if (!pending) {
       // Going to Keystone: first the count of every token-server host (memcached).
       const shared = await this.deps.throttle.check(creds.username, address);

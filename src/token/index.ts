@@ -1,6 +1,7 @@
 import type { Running } from '../http/running.js';
 import type { Config } from '../config/load.js';
-import { createApp } from '../http/app.js';
+import { createApp, type AppOptions } from '../http/app.js';
+import { isClusterWorker } from '../http/cluster.js';
 import { closeServer, listenHttps } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { loadServerTls, loadTokenSigner } from '../tls/certificates.js';
@@ -8,6 +9,7 @@ import { Authenticator } from './authenticator.js';
 import { TokenIssuer } from './issuer.js';
 import { KeystoneClient } from './keystone.js';
 import { errorBody, errorHandler, notFound, tokenRoutes } from './routes.js';
+import { noTokenMetrics, type TokenMetrics } from './metrics.js';
 import { ProjectDirectory, ServiceAccount } from './service-account.js';
 import { SharedFailureCounter } from './shared-failures.js';
 import { LoginThrottle, shareThrottleWithWorkers } from './throttle.js';
@@ -19,7 +21,18 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
   const signer = loadTokenSigner(config.tls.certsDir);
   const tls = loadServerTls(config.tls.certsDir);
   const k = config.keystone;
-  const keystone = new KeystoneClient({ url: k.url, timeout: k.timeout, caFile: k.caFile, insecure: k.insecure }, log);
+  const metricsOn = config.token.metricsPort > 0;
+  let metrics: TokenMetrics = noTokenMetrics;
+  let observe: AppOptions['observe'];
+  if (metricsOn) {
+    const { metricsRegistry, startMetrics } = await import('../metrics/server.js');
+    const { tokenMetrics } = await import('../metrics/token.js');
+    const { httpMetrics } = await import('../metrics/http.js');
+    startMetrics();
+    metrics = tokenMetrics(metricsRegistry);
+    observe = httpMetrics(metricsRegistry, 'token');
+  }
+  const keystone = new KeystoneClient({ url: k.url, timeout: k.timeout, caFile: k.caFile, insecure: k.insecure }, log, metrics);
 
   let serviceAccount: ServiceAccount | undefined;
   let directory: ProjectDirectory | undefined;
@@ -61,6 +74,7 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
       client: keystone,
       throttle,
       log,
+      metrics,
       ...(serviceAccount ? { serviceAccount } : {}),
       ...(directory ? { directory } : {}),
     },
@@ -85,10 +99,10 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
     config.token.maxScopes,
   );
 
-  const app = createApp(log);
-  app.use(tokenRoutes({ tokens, issuer, keystone, realm: config.realm }));
+  const app = createApp(log, observe ? { observe } : {});
+  app.use(tokenRoutes({ tokens, issuer, keystone, realm: config.realm, metrics }));
   app.use(notFound);
-  app.use(errorHandler);
+  app.use(errorHandler(metrics));
 
   const server = await listenHttps(app, {
     bind: config.bind,
@@ -103,10 +117,16 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
     { bind: config.bind, port: config.token.port, service: config.token.service, issuer: config.token.issuer, realm: config.realm, kid: signer.kid, keystone: k.url },
     'token server listening',
   );
+  // Workers report to the primary, which serves the sum; a lone process serves its own.
+  const metricsServer =
+    metricsOn && !isClusterWorker()
+      ? await (await import('../metrics/server.js')).startMetricsServer({ bind: config.token.metricsBind, port: config.token.metricsPort }, tls, log, false)
+      : undefined;
   return {
     name: 'token',
     close: async () => {
       await closeServer(server);
+      if (metricsServer) await closeServer(metricsServer);
       sharedFailures?.close();
     },
   };

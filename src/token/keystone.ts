@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import type { Logger } from '../log/logger.js';
+import { keystoneOperation, noTokenMetrics, type TokenMetrics } from './metrics.js';
 import { KeystoneRejectedError, KeystoneUnavailableError } from './errors.js';
 
 /** Connection settings for Keystone (from config.keystone). */
@@ -83,6 +84,7 @@ export class KeystoneClient {
   constructor(
     settings: KeystoneSettings,
     private readonly log: Logger,
+    private readonly metrics: TokenMetrics = noTokenMetrics,
   ) {
     const ca = settings.caFile ? fs.readFileSync(settings.caFile) : undefined;
     const baseURL = settings.url.replace(/\/+$/, '');
@@ -105,6 +107,8 @@ export class KeystoneClient {
 
   private async send(method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<AxiosResponse> {
     const started = Date.now();
+    const operation = keystoneOperation(method, path);
+    const seconds = () => (Date.now() - started) / 1000;
     try {
       const res = await this.http.request({
         method,
@@ -115,14 +119,18 @@ export class KeystoneClient {
         signal: AbortSignal.timeout(this.timeout),
       });
       this.log.debug({ keystone: `${method} ${path.split('?')[0]}`, status: res.status, ms: Date.now() - started }, 'keystone call');
+      this.metrics.keystone(operation, seconds(), { status: res.status });
       return res;
     } catch (e) {
       const err = e as AxiosError;
       if (err.response && err.response.status >= 500) {
         // Cut off on purpose by closingOnServerError: the status is the whole answer.
         this.log.debug({ keystone: `${method} ${path.split('?')[0]}`, status: err.response.status, ms: Date.now() - started }, 'keystone call');
+        this.metrics.keystone(operation, seconds(), { status: err.response.status });
         return err.response;
       }
+      const timedOut = axios.isCancel(e) || err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT';
+      this.metrics.keystone(operation, seconds(), { error: timedOut ? 'timeout' : 'network' });
       const code = axios.isCancel(e) ? 'ETIMEDOUT' : err.code;
       const message = axios.isCancel(e) ? `no complete answer within ${this.timeout} ms` : err.message;
       this.log.warn({ code, err: message, path }, 'keystone request failed');

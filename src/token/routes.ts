@@ -1,8 +1,9 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseScopes, ScopeError, type ResourceScope } from '../oci/scope.js';
-import { AuthenticationError, InvalidRequestError, RequestTooLargeError, TokenError } from './errors.js';
+import { AuthenticationError, InvalidRequestError, RequestTooLargeError, ThrottledError, TokenError } from './errors.js';
 import type { TokenIssuer } from './issuer.js';
 import type { KeystoneClient } from './keystone.js';
+import type { TokenMetrics } from './metrics.js';
 import { parseBasicAuth } from './login-name.js';
 import type { TokenResponse, TokenService } from './token-service.js';
 
@@ -11,6 +12,7 @@ export interface RouteDeps {
   issuer: TokenIssuer;
   keystone: KeystoneClient;
   realm: string;
+  metrics: TokenMetrics;
 }
 
 /** The JSON error body of the token server: OAuth 2 fields plus Docker's errors array. */
@@ -45,7 +47,7 @@ function scopesOf(values: string[]): ResourceScope[] {
  * Sends a token and writes the request's single log line: the audit record (who,
  * from where, requested and granted scopes) with the access-log fields.
  */
-function send(req: Request, res: Response, r: TokenResponse, withScope: boolean): void {
+function send(req: Request, res: Response, r: TokenResponse, withScope: boolean, metrics: TokenMetrics): void {
   const body: Record<string, unknown> = {
     token: r.token,
     access_token: r.token,
@@ -64,6 +66,8 @@ function send(req: Request, res: Response, r: TokenResponse, withScope: boolean)
   // Logged before the answer leaves, so the record exists whenever the client has the token.
   req.log.info({ ...r.audit, method: req.method, path: req.path, status: 200, ms: Date.now() - res.locals.started }, 'token issued');
   res.locals.logged = true;
+  metrics.granted(String(r.audit.grant));
+  if (r.refreshToken) metrics.refreshIssued();
   res.status(200).json(body);
 }
 
@@ -89,7 +93,7 @@ export function tokenRoutes(deps: RouteDeps): Router {
       clientAddress: req.socket.remoteAddress ?? '',
       grantType: basic ? 'basic' : 'anonymous',
     });
-    send(req, res, r, false);
+    send(req, res, r, false, deps.metrics);
   });
 
   // Who am I, and where may I push? Basic credentials, or docker's stored refresh token
@@ -141,7 +145,7 @@ export function tokenRoutes(deps: RouteDeps): Router {
     } else {
       throw new InvalidRequestError(`unsupported grant_type ${JSON.stringify(grant)}`, 'unsupported_grant_type');
     }
-    send(req, res, r, true);
+    send(req, res, r, true, deps.metrics);
   });
 
   router.all('/token', (_req: Request, res: Response) => {
@@ -170,8 +174,18 @@ export function tokenRoutes(deps: RouteDeps): Router {
   return router;
 }
 
-/** The one place token-server errors become HTTP responses. */
-export function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+/** The one place token-server errors become HTTP responses (and refusals are counted). */
+export function errorHandler(metrics: TokenMetrics) {
+  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
+    if (err instanceof TokenError && err.status < 500) {
+      metrics.denied(err.oauthCode);
+      if (err instanceof ThrottledError) metrics.throttled();
+    }
+    answerError(err, req, res, next);
+  };
+}
+
+function answerError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
   if (res.headersSent) {
     res.destroy();
     return;

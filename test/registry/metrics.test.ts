@@ -30,6 +30,18 @@ describe('registry metrics', () => {
     assert.equal(m.value('keyport_storage_healthy'), 1);
     assert.ok(m.value('process_resident_memory_bytes') > 0, 'process figures too');
 
+    // Requests by route pattern (never the raw path), method and status, and body bytes.
+    const http = (labels: Record<string, string>) => m.value('keyport_http_request_duration_seconds_count', { server: 'registry', ...labels });
+    assert.equal(http({ route: '/v2/<name>/blobs/<digest>', method: 'HEAD', status: '404' }), 1);
+    assert.equal(http({ route: '/v2/<name>/blobs/uploads/', method: 'POST', status: '201' }), 2);
+    assert.equal(http({ route: '/v2/<name>/manifests/<reference>', method: 'PUT', status: '201' }), 1);
+    assert.ok(m.value('keyport_http_request_duration_seconds_bucket', { route: '/v2/<name>/manifests/<reference>', le: '+Inf' }) >= 1, 'a histogram');
+    assert.ok(m.value('keyport_http_request_bytes_total', { server: 'registry', route: '/v2/<name>/blobs/uploads/', method: 'POST' }) > 1024, 'bytes in');
+    assert.ok(!/route="[^"]*alice/.test(m.text), 'no route label carries a repository name');
+    const manifest = await client.api('GET', `/v2/alice/metrics/manifests/v1`, token, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const after = await scrapeMetrics(`https://127.0.0.1:${port}/metrics`, kp.ca);
+    assert.equal(after.value('keyport_http_response_bytes_total', { route: '/v2/<name>/manifests/<reference>', method: 'GET' }), manifest.body.length, 'bytes out');
+
     // The public API port does not expose them.
     assert.equal((await request(`${kp.registryUrl}/metrics`, { ca: kp.ca })).status, 404);
   });
@@ -44,5 +56,6 @@ describe('registry metrics', () => {
     const m = await scrapeMetrics(`https://127.0.0.1:${port}/metrics`, kp.ca);
     assert.ok(m.value('keyport_storage_operation_seconds_count', { operation: 'get_content', outcome: 'not_found' }) >= 6, m.text.slice(0, 400));
     assert.equal(m.value('keyport_storage_healthy'), 1, 'the gauge is the minimum over workers, not their sum');
+    assert.equal(m.value('keyport_http_request_duration_seconds_count', { route: '/v2/<name>/blobs/<digest>', method: 'HEAD', status: '404' }), 6, 'requests are summed too');
   });
 });

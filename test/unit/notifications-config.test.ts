@@ -42,7 +42,7 @@ test('a bad endpoint stops start-up with the entry and field named', () => {
     [[{ url: 'http://x/' }], /endpoint 0: name must be/],
     [[{ name: 'a', url: 'http://x/' }, { name: 'a', url: 'http://y/' }], /endpoint 1: the name a is used twice/],
     [[{ name: 'a', url: 'http://x/', tiemout: 5 }], /endpoint 0: unknown key tiemout/],
-    [[{ name: 'a', url: 'http://x/', timeout: 0 }], /timeout must be a positive integer/],
+    [[{ name: 'a', url: 'http://x/', timeout: 0 }], /timeout must be a duration such as 500ms or 2s, or milliseconds above 0/],
     [[{ name: 'a', url: 'http://x/', ignoredActions: ['pul'] }], /ignoredActions: unknown pul/],
     [[{ name: 'a', url: 'http://x/', headers: { 'X-A': 'a\r\nInjected: 1' } }], /header X-A must be a string .* without line breaks/],
   ];

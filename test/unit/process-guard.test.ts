@@ -36,7 +36,7 @@ test('process guard: rejections are logged and survived; an uncaught exception d
     assert.equal((await request(url('/throw'), { headers: { 'x-request-id': 'req-throw' } })).status, 202);
     assert.equal((await slow).status, 200, 'the request in flight is answered before the process exits');
     assert.equal(await exited, 70, 'exit status 70 after an uncaught exception');
-    const fatal = lines().find((l) => l.level === 60);
+    const fatal = lines().find((l) => l.level === 'fatal');
     assert.ok(fatal, `the exception is logged as fatal:\n${stderr}`);
     assert.equal(fatal.reqId, 'req-throw');
     assert.match(fatal.err.message, /a callback threw/);

@@ -6,6 +6,7 @@ import { errors } from '../errors.js';
 import type { Route } from '../routes.js';
 import { BLOB_MEDIA_TYPE, notify } from '../notify.js';
 import type { Context } from './context.js';
+import { audit } from '../audit.js';
 
 type BlobRoute = Extract<Route, { kind: 'blob' }>;
 
@@ -94,6 +95,7 @@ export async function deleteBlob(ctx: Context<BlobRoute>, req: Request, res: Res
   if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
   const digest = blobDigest(ctx);
   if (!(await ctx.blobs.unlink(ctx.route.name, digest))) throw errors.blobUnknown(digest.value);
+  audit(ctx, req, 'delete', { repository: ctx.route.name, kind: 'blob', digest: digest.value });
   res.setHeader('Docker-Content-Digest', digest.value);
   res.setHeader('Content-Length', 0);
   res.status(202).end();

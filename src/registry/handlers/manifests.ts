@@ -7,6 +7,8 @@ import { page } from '../store/catalog.js';
 import { parseReference, pushReference, type Reference, type StoredManifest } from '../store/manifests.js';
 import { chunksOf } from '../../util/chunks.js';
 import { notify } from '../notify.js';
+import { audit } from '../audit.js';
+import { accessFields } from '../../http/app.js';
 import { nextLink, pageSize, type Context } from './context.js';
 
 type ManifestRoute = Extract<Route, { kind: 'manifest' }>;
@@ -60,6 +62,7 @@ function existingReference(ctx: Context<ManifestRoute>): Reference {
 export async function getManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
   const ref = existingReference(ctx);
   const m = await negotiate(ctx, req, await ctx.manifests.get(ctx.route.name, ref));
+  accessFields(res).digest = m.digest.value;
   res.setHeader('Content-Type', m.mediaType);
   res.setHeader('Content-Length', m.body.length);
   res.setHeader('Docker-Content-Digest', m.digest.value);
@@ -74,6 +77,10 @@ export async function putManifest(ctx: Context<ManifestRoute>, req: Request, res
   const ref = pushReference(ctx.route.reference);
   const body = await readBody(req, ctx.settings.maxManifestSize);
   const stored = await ctx.manifests.put(ctx.route.name, ref, body, req.get('content-type'));
+  accessFields(res).digest = stored.digest.value;
+  const tag = ref.kind === 'tag' ? { tag: ref.tag } : {};
+  if (stored.replaced) audit(ctx, req, 'tag_move', { repository: ctx.route.name, ...tag, digest: stored.digest.value, previous: stored.replaced.value });
+  else audit(ctx, req, 'push', { repository: ctx.route.name, ...tag, digest: stored.digest.value });
   res.setHeader('Location', `/v2/${ctx.route.name}/manifests/${stored.digest.value}`);
   res.setHeader('Docker-Content-Digest', stored.digest.value);
   if (stored.parsed.subject) res.setHeader('OCI-Subject', stored.parsed.subject.value);
@@ -85,7 +92,15 @@ export async function putManifest(ctx: Context<ManifestRoute>, req: Request, res
 export async function deleteManifest(ctx: Context<ManifestRoute>, req: Request, res: Response): Promise<void> {
   if (!ctx.settings.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
   const ref = existingReference(ctx);
-  await ctx.manifests.delete(ctx.route.name, ref);
+  const deleted = await ctx.manifests.delete(ctx.route.name, ref);
+  accessFields(res).digest = deleted.digest.value;
+  audit(ctx, req, 'delete', {
+    repository: ctx.route.name,
+    kind: ref.kind === 'tag' ? 'tag' : 'manifest',
+    ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+    digest: deleted.digest.value,
+    tags: deleted.tags,
+  });
   res.setHeader('Content-Length', 0);
   res.status(202).end();
   notify(ctx, req, 'delete', 'manifests', { repository: ctx.route.name, ...(ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest.value }) });

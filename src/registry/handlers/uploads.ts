@@ -6,6 +6,7 @@ import type { Route } from '../routes.js';
 import { isUploadId, type AppendOptions } from '../store/uploads.js';
 import { BLOB_MEDIA_TYPE, notify } from '../notify.js';
 import type { Context } from './context.js';
+import { accessFields } from '../../http/app.js';
 
 type UploadsRoute = Extract<Route, { kind: 'uploads' }>;
 type UploadRoute = Extract<Route, { kind: 'upload' }>;
@@ -23,6 +24,7 @@ function progress(res: Response, name: string, id: string, size: number): void {
 }
 
 function created(res: Response, name: string, digest: string): void {
+  accessFields(res).digest = digest;
   res.setHeader('Location', `/v2/${name}/blobs/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
   res.setHeader('Content-Length', 0);
@@ -73,6 +75,7 @@ export async function startUpload(ctx: Context<UploadsRoute>, req: Request, res:
       if (size !== undefined) {
         await ctx.blobs.link(name, digest);
         req.resume();
+        accessFields(res).from = from;
         created(res, name, digest.value);
         return notify(ctx, req, 'mount', 'blobs', { repository: name, digest: digest.value, mediaType: BLOB_MEDIA_TYPE, size, fromRepository: from });
       }

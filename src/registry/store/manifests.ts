@@ -14,6 +14,17 @@ export interface StoredManifest {
   parsed: ParsedManifest;
 }
 
+/** A stored manifest, and the manifest its tag pointed at before, when the push moved a tag. */
+export interface PutManifest extends StoredManifest {
+  replaced?: Digest;
+}
+
+/** What a delete removed: the manifest (by tag: the one the tag pointed at) and the tags. */
+export interface DeletedManifest {
+  digest: Digest;
+  tags: string[];
+}
+
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
 
 /**
@@ -68,7 +79,7 @@ export class ManifestStore {
    * passes `checkTargets: false`, because it brings a manifest in before its blobs
    * (each is fetched when first asked for).
    */
-  async put(name: string, ref: Reference, body: Buffer, contentType: string | undefined, opts: { checkTargets?: boolean } = {}): Promise<StoredManifest> {
+  async put(name: string, ref: Reference, body: Buffer, contentType: string | undefined, opts: { checkTargets?: boolean } = {}): Promise<PutManifest> {
     const parsed = parseManifest(body, contentType);
     const algorithm = ref.kind === 'digest' ? ref.digest.algorithm : 'sha256';
     const hex = crypto.createHash(algorithm).update(body).digest('hex');
@@ -97,11 +108,18 @@ export class ManifestStore {
       if (parsed.annotations) entry.annotations = parsed.annotations;
       await this.driver.putContent(paths.referrer(name, parsed.subject, digest), Buffer.from(JSON.stringify(entry)));
     }
+    let replaced: Digest | undefined;
     if (ref.kind === 'tag') {
+      // Read for the audit log only: a concurrent push to the same tag may name another
+      // previous digest, but each push still names the one its own write replaced or
+      // one replaced just before it.
+      replaced = await readLink(this.driver, paths.tagCurrent(name, ref.tag));
       await this.driver.putContent(paths.tagIndex(name, ref.tag, digest), Buffer.from(digest.value));
       await this.driver.putContent(paths.tagCurrent(name, ref.tag), Buffer.from(digest.value));
     }
-    return { digest, body, mediaType: parsed.mediaType, parsed };
+    const stored: PutManifest = { digest, body, mediaType: parsed.mediaType, parsed };
+    if (replaced && replaced.value !== digest.value) stored.replaced = replaced;
+    return stored;
   }
 
   /**
@@ -155,11 +173,12 @@ export class ManifestStore {
    * By tag: removes the tag only. By digest: removes the revision, every tag pointing
    * at it and its referrers entry. Blob data stays (other manifests may use it).
    */
-  async delete(name: string, ref: Reference): Promise<void> {
+  async delete(name: string, ref: Reference): Promise<DeletedManifest> {
     if (ref.kind === 'tag') {
-      if (!(await readLink(this.driver, paths.tagCurrent(name, ref.tag)))) throw new ManifestUnknown(ref.tag);
+      const current = await readLink(this.driver, paths.tagCurrent(name, ref.tag));
+      if (!current) throw new ManifestUnknown(ref.tag);
       await this.driver.delete(paths.tag(name, ref.tag));
-      return;
+      return { digest: current, tags: [ref.tag] };
     }
     const digest = ref.digest;
     if (!(await readLink(this.driver, paths.revisionLink(name, digest)))) throw new ManifestUnknown(digest.value);
@@ -169,12 +188,17 @@ export class ManifestStore {
     } catch {
       subject = undefined;
     }
+    const tags: string[] = [];
     for (const tag of await this.tags(name).catch(() => [] as string[])) {
       const current = await readLink(this.driver, paths.tagCurrent(name, tag));
-      if (current?.value === digest.value) await this.ignoreMissing(this.driver.delete(paths.tag(name, tag)));
+      if (current?.value === digest.value) {
+        await this.ignoreMissing(this.driver.delete(paths.tag(name, tag)));
+        tags.push(tag);
+      }
     }
     if (subject) await this.ignoreMissing(this.driver.delete(paths.referrer(name, subject, digest).replace(/\/link$/, '')));
     await this.ignoreMissing(this.driver.delete(paths.revisionLink(name, digest).replace(/\/link$/, '')));
+    return { digest, tags };
   }
 
   private async ignoreMissing(p: Promise<void>): Promise<void> {

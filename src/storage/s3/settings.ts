@@ -65,7 +65,7 @@ export const s3Settings = {
   },
   timeout: {
     doc: 'S3 driver: milliseconds to wait for an answer before the store counts as unavailable.',
-    format: 'positive-int',
+    format: 'positive-milliseconds',
     default: 30000,
     env: 'KEYPORT_S3_TIMEOUT',
   },
@@ -77,7 +77,7 @@ export const s3Settings = {
   },
   redirectExpiry: {
     doc: 'S3 driver: seconds a presigned redirect URL stays valid.',
-    format: 'positive-int',
+    format: 'positive-seconds',
     default: 1200,
     env: 'KEYPORT_S3_REDIRECT_EXPIRY',
   },

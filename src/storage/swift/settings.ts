@@ -135,7 +135,7 @@ export const swiftSettings = {
   },
   timeout: {
     doc: 'Swift driver: milliseconds to wait for an answer from Keystone or Swift before the store counts as unavailable.',
-    format: 'positive-int',
+    format: 'positive-milliseconds',
     default: 30000,
     env: 'KEYPORT_SWIFT_TIMEOUT',
   },
@@ -172,7 +172,7 @@ export const swiftSettings = {
   },
   redirectExpiry: {
     doc: 'Swift driver: seconds a redirect TempURL stays valid.',
-    format: 'positive-int',
+    format: 'positive-seconds',
     default: 1200,
     env: 'KEYPORT_SWIFT_REDIRECT_EXPIRY',
   },
