@@ -22,7 +22,7 @@ describe('registry metrics', () => {
     const m = await scrapeMetrics(`https://127.0.0.1:${port}/metrics`, kp.ca);
     const ops = (operation: string, outcome: string) =>
       m.value('keyport_storage_operation_seconds_count', { driver: 'filesystem', operation, outcome });
-    assert.ok(ops('writer_close', 'ok') >= 2 && ops('move', 'ok') >= 2, 'blob writes are timed');
+    assert.ok(ops('writer_commit', 'ok') >= 2 && ops('move', 'ok') >= 2, 'blob writes are timed: each upload is committed, then moved into place');
     assert.ok(ops('put_content', 'ok') >= 1, 'small objects too');
     assert.ok(ops('get_content', 'not_found') >= 1, 'a missing blob is its own outcome');
     assert.equal(m.value('keyport_storage_errors_total'), 0, 'a missing path is not an error');
