@@ -152,3 +152,22 @@ function commaList(v: unknown): unknown {
         .filter((s) => s !== '')
     : v;
 }
+
+/**
+ * Registers a format for a list of objects that a variable holds as JSON (a list from a
+ * file stays as it is); `validate` names the problem, including text that is not JSON.
+ */
+export function addJsonListFormat(name: string, validate: (v: unknown) => void): void {
+  convict.addFormat({
+    name,
+    validate,
+    coerce: (v: unknown) => {
+      if (typeof v !== 'string') return v;
+      try {
+        return JSON.parse(v);
+      } catch {
+        return v; // validate names the problem
+      }
+    },
+  });
+}

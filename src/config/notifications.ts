@@ -1,5 +1,5 @@
-import convict from 'convict';
 import { toUnit } from './duration.js';
+import { addJsonListFormat } from './formats.js';
 
 /**
  * The `notifications` section: HTTP endpoints that receive registry events, as Docker
@@ -134,26 +134,7 @@ export function resolveEndpoint(e: NotificationEndpointInput): NotificationEndpo
   };
 }
 
-let registered = false;
-
-function registerFormat(): void {
-  if (registered) return;
-  registered = true;
-  convict.addFormat({
-    name: 'notification-endpoints',
-    validate: checkEndpoints,
-    coerce: (v: unknown) => {
-      if (typeof v !== 'string') return v;
-      try {
-        return JSON.parse(v);
-      } catch {
-        return v; // validate names the problem
-      }
-    },
-  });
-}
-
-registerFormat();
+addJsonListFormat('notification-endpoints', checkEndpoints);
 
 /** The schema fragment; schema.ts places it under the top-level key `notifications`. */
 export const notificationsSchema = {

@@ -1,5 +1,5 @@
-import convict from 'convict';
 import { isValidRepositoryName } from '../oci/reference.js';
+import { addJsonListFormat } from './formats.js';
 
 /**
  * The `upstreams` section: registries Keyport caches pulls from, each under its own
@@ -111,26 +111,7 @@ export function upstreamFor<T extends { namespace: string }>(upstreams: readonly
   return undefined;
 }
 
-let registered = false;
-
-function registerFormat(): void {
-  if (registered) return;
-  registered = true;
-  convict.addFormat({
-    name: 'upstreams',
-    validate: checkUpstreams,
-    coerce: (v: unknown) => {
-      if (typeof v !== 'string') return v;
-      try {
-        return JSON.parse(v);
-      } catch {
-        return v; // validate names the problem
-      }
-    },
-  });
-}
-
-registerFormat();
+addJsonListFormat('upstreams', checkUpstreams);
 
 /** The schema entry; schema.ts places it under the top-level key `upstreams`. */
 export const upstreamsSchema = {
