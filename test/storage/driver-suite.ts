@@ -59,6 +59,28 @@ export function driverConformance(
       assert.equal((await d.getContent(`${base}/empty`)).length, 0);
     });
 
+    run('a delete racing writes into the same directory fails neither: the write is ordered before or after it', async () => {
+      for (let i = 0; i < 25; i++) {
+        const dir = `${base}/racing-delete/${i}`;
+        await d.putContent(`${dir}/link`, Buffer.from('old'));
+        const w = await d.writer(`${base}/racing-delete-up/${i}`, false);
+        await w.write(Buffer.from('moved'));
+        await w.commit();
+        await Promise.all([
+          d.delete(dir),
+          d.putContent(`${dir}/link`, Buffer.from('new')),
+          d.move(`${base}/racing-delete-up/${i}`, `${dir}/data`),
+        ]);
+        for (const [name, value] of [['link', 'new'], ['data', 'moved']] as const) {
+          try {
+            assert.equal((await d.getContent(`${dir}/${name}`)).toString(), value);
+          } catch (e) {
+            if (!(e instanceof PathNotFoundError)) throw e;
+          }
+        }
+      }
+    });
+
     run('putExclusive creates an object only when the path is free, and of racing creators exactly one wins', async () => {
       const p = `${base}/exclusive/lease`;
       let first: boolean;

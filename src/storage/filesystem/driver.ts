@@ -25,11 +25,22 @@ export interface FilesystemOptions {
 }
 
 const TMP_PREFIX = '.tmp-';
+/** How often a small write is redone when a racing delete removed its directory. */
+const RACING_DELETE_RETRIES = 5;
 
 function notFound(e: unknown, p: string): never {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') throw new PathNotFoundError(p);
   throw e;
+}
+
+async function exists(real: string): Promise<boolean> {
+  try {
+    await fsp.lstat(real);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Free space below which the store counts as full: no blob fits any more. */
@@ -124,7 +135,23 @@ export class FilesystemDriver implements StorageDriver {
     return this.op(p, 'write', () => this.putContentNow(p, content));
   }
 
+  /**
+   * A delete of the parent directory (GC removing a link while a push writes it again)
+   * may remove the directory, or the temporary file in it, between our steps: open or
+   * rename then fail with ENOENT. The write is then simply ordered after that delete
+   * and done again, so a racing delete never fails a write.
+   */
   private async putContentNow(p: string, content: Buffer): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.putContentOnce(p, content);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= RACING_DELETE_RETRIES) throw e;
+      }
+    }
+  }
+
+  private async putContentOnce(p: string, content: Buffer): Promise<void> {
     const target = this.real(p);
     const dir = path.dirname(target);
     await fsp.mkdir(dir, { recursive: true });
@@ -156,33 +183,44 @@ export class FilesystemDriver implements StorageDriver {
   async putExclusive(p: string, content: Buffer): Promise<boolean> {
     checkPath(p);
     return this.op(p, 'write', async () => {
-      // The content is written to a temporary file first and then hard-linked into
-      // place: link() fails with EEXIST when the target exists (also over NFS), and a
-      // reader never sees a partly written object, which an open('wx') would show.
-      const target = this.real(p);
-      const dir = path.dirname(target);
-      await fsp.mkdir(dir, { recursive: true });
-      const tmp = path.join(dir, `${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
-      try {
-        const fh = await fsp.open(tmp, 'wx', 0o644);
+      // As in putContentNow: a racing delete of the directory orders this create after it.
+      for (let attempt = 1; ; attempt++) {
         try {
-          await fh.writeFile(content);
-          if (this.opts.fsync) await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        try {
-          await fsp.link(tmp, target);
+          return await this.putExclusiveOnce(p, content);
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-          throw e;
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= RACING_DELETE_RETRIES) throw e;
         }
-        await this.syncDir(dir);
-        return true;
-      } finally {
-        await fsp.rm(tmp, { force: true });
       }
     });
+  }
+
+  private async putExclusiveOnce(p: string, content: Buffer): Promise<boolean> {
+    // The content is written to a temporary file first and then hard-linked into
+    // place: link() fails with EEXIST when the target exists (also over NFS), and a
+    // reader never sees a partly written object, which an open('wx') would show.
+    const target = this.real(p);
+    const dir = path.dirname(target);
+    await fsp.mkdir(dir, { recursive: true });
+    const tmp = path.join(dir, `${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
+    try {
+      const fh = await fsp.open(tmp, 'wx', 0o644);
+      try {
+        await fh.writeFile(content);
+        if (this.opts.fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await fsp.link(tmp, target);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw e;
+      }
+      await this.syncDir(dir);
+      return true;
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
   }
 
   async reader(p: string, offset = 0): Promise<Readable> {
@@ -390,11 +428,17 @@ export class FilesystemDriver implements StorageDriver {
     const from = this.real(source);
     const to = this.real(dest);
     return this.op(dest, 'write', async () => {
-      await fsp.mkdir(path.dirname(to), { recursive: true });
-      try {
-        await fsp.rename(from, to);
-      } catch (e) {
-        return notFound(e, source);
+      for (let attempt = 1; ; attempt++) {
+        await fsp.mkdir(path.dirname(to), { recursive: true });
+        try {
+          await fsp.rename(from, to);
+          break;
+        } catch (e) {
+          // ENOENT with the source still there: a racing delete removed the target's
+          // directory after mkdir (see putContentNow); the move is ordered after it.
+          const raced = (e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < RACING_DELETE_RETRIES && (await exists(from));
+          if (!raced) return notFound(e, source);
+        }
       }
       await this.syncDir(path.dirname(to));
       if (path.dirname(from) !== path.dirname(to)) await this.syncDir(path.dirname(from));
@@ -410,10 +454,19 @@ export class FilesystemDriver implements StorageDriver {
       } catch (e) {
         return notFound(e, p);
       }
-      if (p === '/') {
-        for (const e of await fsp.readdir(target)) await fsp.rm(path.join(target, e), { recursive: true, force: true });
-      } else {
-        await fsp.rm(target, { recursive: true, force: true });
+      try {
+        if (p === '/') {
+          for (const e of await fsp.readdir(target)) await fsp.rm(path.join(target, e), { recursive: true, force: true });
+        } else {
+          await fsp.rm(target, { recursive: true, force: true });
+        }
+      } catch (e) {
+        // rm removes a directory's entries before the directory itself, so ENOTEMPTY
+        // means an entry was created after rm read the directory: a write racing this
+        // delete (a push linking a layer again while GC removes the old link). Everything
+        // that existed when the delete began is gone; the delete is ordered before that
+        // write, whose content stays, which is what a write issued after it would give.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw e;
       }
       await this.syncDir(path.dirname(target));
     });
