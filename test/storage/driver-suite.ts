@@ -60,7 +60,10 @@ export function driverConformance(
     });
 
     run('a delete racing writes into the same directory fails neither: the write is ordered before or after it', async () => {
-      for (let i = 0; i < 25; i++) {
+      // Local drivers race in microseconds, so many rounds are cheap; over HTTP each round
+      // costs a dozen requests and a few rounds already interleave the calls.
+      const rounds = d.name === 'filesystem' || d.name === 'memory' ? 25 : 3;
+      for (let i = 0; i < rounds; i++) {
         const dir = `${base}/racing-delete/${i}`;
         await d.putContent(`${dir}/link`, Buffer.from('old'));
         const w = await d.writer(`${base}/racing-delete-up/${i}`, false);
