@@ -257,8 +257,16 @@ export class FilesystemDriver implements StorageDriver {
     checkPath(p);
     const target = this.real(p);
     const fh = await this.op(p, 'write', async () => {
-      await fsp.mkdir(path.dirname(target), { recursive: true });
-      return fsp.open(target, append ? 'a' : 'w', 0o644);
+      for (let attempt = 1; ; attempt++) {
+        await fsp.mkdir(path.dirname(target), { recursive: true });
+        try {
+          return await fsp.open(target, append ? 'a' : 'w', 0o644);
+        } catch (e) {
+          // A new file whose directory a racing delete removed after mkdir (see
+          // putContentNow). An append never retries: its earlier data went with it.
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || append || attempt >= RACING_DELETE_RETRIES) throw e;
+        }
+      }
     });
     // What earlier writers closed: a writer that does not close successfully truncates
     // the file back to this, so its bytes never count (see FileWriter).
