@@ -88,6 +88,8 @@ const BATCH = 256;
  */
 export class Collector {
   private readonly refsCache = new Map<string, Refs | null>();
+  /** Tags a dry run's retention would remove, "<repository>:<tag>": its mark leaves them out, so its counts are a real run's. */
+  private readonly dryRunRemovedTags = new Set<string>();
   private markStart = 0;
 
   constructor(
@@ -127,6 +129,7 @@ export class Collector {
         lease: this.opts.lease,
         onDeletion: (d) => {
           this.entry(report, d.repository).tags.push(d.tag!);
+          if (this.opts.dryRun) this.dryRunRemovedTags.add(`${d.repository}:${d.tag}`);
           report.retention_deleted_tags++;
           this.opts.onRetention?.(d);
         },
@@ -283,6 +286,7 @@ export class Collector {
     const repo: RepoScan = { name, tagged: [], revisions: new Map(), layers: new Map(), live: new Set() };
     for (const tagDir of await this.listOrEmpty(paths.tagsRoot(name))) {
       const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
+      if (this.dryRunRemovedTags.has(`${name}:${tag}`)) continue;
       const d = await this.readLink(paths.tagCurrent(name, tag));
       if (d) repo.tagged.push(d);
     }

@@ -143,10 +143,13 @@ describe('GC retention rules on the filesystem driver', () => {
   it('--dry-run lists what retention would remove and removes nothing', async () => {
     const R = 'alice/dry';
     const pushed = await pushAged(R, { old: 3, new: 1 });
-    const { out, json } = await withRules([{ repositories: '^alice/dry$', keepLast: 1 }], ['--dry-run']);
+    const { out, json } = await withRules([{ repositories: '^alice/dry$', keepLast: 1 }], ['--dry-run', '--delete-untagged']);
     assert.equal(json.dry_run, true);
     assert.equal(json.retention_deleted_tags, 1);
-    assert.match(out, /^alice\/dry: would delete 1 tags \(retention\)/m);
+    // Its counts are a real run's: the image the removed tag leaves untagged goes too.
+    assert.match(out, /^alice\/dry: would delete 1 tags \(retention\), 1 manifests, /m);
+    assert.match(out, new RegExp(`^  manifest ${pushed.old!.digest}$`, 'm'));
+    assert.match(out, new RegExp(`^blob ${pushed.old!.layer}$`, 'm'));
     assert.match(out, /^  tag old$/m);
     await pullsWhole(R, 'old');
     await pullsWhole(R, 'new');
