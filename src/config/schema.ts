@@ -3,6 +3,7 @@ import { registerFormats } from './formats.js';
 import { DRIVER_NAMES, driverSettings } from '../storage/drivers.js';
 import type { SettingsOf } from './fragment.js';
 import { notificationsSchema } from './notifications.js';
+import { retentionSchema } from './retention.js';
 import { upstreamsSchema } from './upstreams.js';
 
 registerFormats();
@@ -396,6 +397,7 @@ export const schema = {
         default: 60,
         env: 'KEYPORT_STORAGE_GC_LEASE_TTL',
       },
+      retention: retentionSchema,
     },
     ...driverSettings.sections,
   },

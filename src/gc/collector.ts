@@ -3,9 +3,11 @@ import { parseManifest } from '../registry/manifest.js';
 import { CatalogStore } from '../registry/store/catalog.js';
 import { paths } from '../registry/store/paths.js';
 import { PathNotFoundError, StorageError, type StorageDriver } from '../storage/driver.js';
+import type { RetentionRule } from '../config/retention.js';
 import type { Lease } from './lease.js';
 import { keyportPaths } from './paths.js';
 import { DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
+import { applyTagRetention, ruleFor, type RetentionDeletion } from './retention.js';
 
 export interface GcOptions {
   dryRun: boolean;
@@ -18,11 +20,17 @@ export interface GcOptions {
   /** Held for the whole run; checked before every destructive step. */
   lease?: Lease;
   onProgress?: (phase: string, done: number, total: number) => void;
+  /** storage.gc.retention, compiled; applied before the mark. */
+  retention?: readonly RetentionRule[];
+  /** Called for every tag or revision retention removes (or would, in a dry run). */
+  onRetention?: (d: RetentionDeletion) => void;
 }
 
 export interface RepositoryReport {
   manifests: string[];
   links: string[];
+  /** Tags retention removed. */
+  tags: string[];
 }
 
 export interface GcReport {
@@ -34,6 +42,9 @@ export interface GcReport {
   deleted_repositories: number;
   /** Candidates a concurrent push claimed during the run, and so kept. */
   kept_in_use: number;
+  /** Tags retention rules removed, and untagged revisions only a rule's untaggedOlderThan condemned. */
+  retention_deleted_tags: number;
+  retention_deleted_manifests: number;
   duration_s: number;
   dry_run: boolean;
   repositories: Record<string, RepositoryReport>;
@@ -52,6 +63,8 @@ interface RepoScan {
   layers: Map<string, Revision>;
   /** Manifests and blobs live in this repository. */
   live: Set<string>;
+  /** The retention rule whose untaggedOlderThan condemns old untagged revisions here. */
+  untaggedRule?: RetentionRule;
 }
 
 /** A manifest's references, read once per run (the same manifest is in many repositories). */
@@ -75,6 +88,8 @@ const BATCH = 256;
  */
 export class Collector {
   private readonly refsCache = new Map<string, Refs | null>();
+  /** Tags a dry run's retention would remove, "<repository>:<tag>": its mark leaves them out, so its counts are a real run's. */
+  private readonly dryRunRemovedTags = new Set<string>();
   private markStart = 0;
 
   constructor(
@@ -93,6 +108,8 @@ export class Collector {
       deleted_links: 0,
       deleted_repositories: 0,
       kept_in_use: 0,
+      retention_deleted_tags: 0,
+      retention_deleted_manifests: 0,
       duration_s: 0,
       dry_run: this.opts.dryRun,
       repositories: {},
@@ -101,8 +118,25 @@ export class Collector {
     if (!this.opts.dryRun) await this.dropStaleTombstones();
     const cutoff = t0 - this.opts.graceMs;
 
-    // Mark.
     const names = await new CatalogStore(this.driver).repositories();
+    // Retention first, so that what its removed tags leave unreachable is garbage to
+    // this very run's mark.
+    const rules = this.opts.retention ?? [];
+    if (rules.length) {
+      await applyTagRetention(this.driver, rules, names, {
+        dryRun: this.opts.dryRun,
+        now: t0,
+        lease: this.opts.lease,
+        onDeletion: (d) => {
+          this.entry(report, d.repository).tags.push(d.tag!);
+          if (this.opts.dryRun) this.dryRunRemovedTags.add(`${d.repository}:${d.tag}`);
+          report.retention_deleted_tags++;
+          this.opts.onRetention?.(d);
+        },
+      });
+    }
+
+    // Mark.
     const scans: RepoScan[] = [];
     let n = 0;
     for (const name of names) {
@@ -124,9 +158,13 @@ export class Collector {
           continue;
         }
         if (c.repo.live.has(c.digest.value)) continue; // reached from a kept one
+        if (!this.opts.dryRun && !(await this.deleteRevision(c.repo.name, c.digest))) continue;
         this.entry(report, c.repo.name).manifests.push(c.digest.value);
         report.deleted_manifests++;
-        if (!this.opts.dryRun) await this.deleteRevision(c.repo.name, c.digest);
+        if (c.repo.untaggedRule && !this.opts.deleteUntagged) {
+          report.retention_deleted_manifests++;
+          this.opts.onRetention?.({ repository: c.repo.name, digest: c.digest.value, rule: c.repo.untaggedRule.index });
+        }
         c.repo.revisions.delete(c.digest.value);
       }
     });
@@ -190,7 +228,7 @@ export class Collector {
   }
 
   private entry(report: GcReport, name: string): RepositoryReport {
-    return (report.repositories[name] ??= { manifests: [], links: [] });
+    return (report.repositories[name] ??= { manifests: [], links: [], tags: [] });
   }
 
   /**
@@ -248,14 +286,21 @@ export class Collector {
     const repo: RepoScan = { name, tagged: [], revisions: new Map(), layers: new Map(), live: new Set() };
     for (const tagDir of await this.listOrEmpty(paths.tagsRoot(name))) {
       const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
+      if (this.dryRunRemovedTags.has(`${name}:${tag}`)) continue;
       const d = await this.readLink(paths.tagCurrent(name, tag));
       if (d) repo.tagged.push(d);
     }
     for (const r of await this.linkedDigests(`${paths.revisionsRoot(name)}`)) repo.revisions.set(r.digest.value, r);
     for (const l of await this.linkedDigests(`${paths.repository(name)}/_layers`)) repo.layers.set(l.digest.value, l);
     const roots = repo.tagged.filter((d) => repo.revisions.has(d.value));
+    // Untagged revisions are roots unless --delete-untagged or the repository's rule
+    // condemns them: what an index or a live subject reaches stays live all the same.
+    const rule = ruleFor(this.opts.retention ?? [], name);
+    if (rule?.untaggedOlderThanMs !== undefined) repo.untaggedRule = rule;
+    const ruleCutoff = repo.untaggedRule ? Math.min(cutoff, this.markStart - rule!.untaggedOlderThanMs!) : -Infinity;
     for (const r of repo.revisions.values()) {
-      if (!this.opts.deleteUntagged || r.modTime >= cutoff) roots.push(r.digest);
+      const condemned = (this.opts.deleteUntagged && r.modTime < cutoff) || r.modTime < ruleCutoff;
+      if (!condemned) roots.push(r.digest);
     }
     await this.closeOver(repo, roots);
     return repo;
@@ -350,9 +395,9 @@ export class Collector {
   }
 
   /** Removes an untagged revision, its referrers entry and tag-history entries. */
-  private async deleteRevision(name: string, d: Digest): Promise<void> {
+  private async deleteRevision(name: string, d: Digest): Promise<boolean> {
     // A tag pushed onto it since the mark makes it live again.
-    if ((await this.revisionHasTag(name, d)).length) return;
+    if ((await this.revisionHasTag(name, d)).length) return false;
     const refs = await this.refs(d);
     if (refs?.subject) await ignoreMissing(this.driver.delete(paths.referrer(name, refs.subject, d).replace(/\/link$/, '')));
     await ignoreMissing(this.driver.delete(paths.revisionLink(name, d).replace(/\/link$/, '')));
@@ -360,6 +405,7 @@ export class Collector {
       const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
       await ignoreMissing(this.driver.delete(paths.tagIndex(name, tag, d).replace(/\/link$/, '')));
     }
+    return true;
   }
 
   /** Old tombstones are left by a run that was killed; pushes ignore them already. */

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
+import { compileRetention } from '../config/retention.js';
 import { formatBytes } from '../copy/copy.js';
 import { createLogger } from '../log/logger.js';
 import { createStorageDriver } from '../storage/drivers.js';
@@ -24,6 +25,9 @@ Options:
       --grace SECONDS    keep anything written less than this long ago (default: storage.gc.grace, 3600)
       --json             print one JSON object with the counts on the last line
   -c, --config FILE      configuration file, as for keyport registry; also KEYPORT_*
+
+Retention rules (storage.gc.retention) are applied first: the tags and untagged
+manifests they condemn are removed (listed with --dry-run), then collected as above.
 
 Exit status: 0 done, 1 failed, 2 bad usage, 75 another GC holds the lease, 78 bad configuration.
 `;
@@ -98,6 +102,7 @@ export async function runGcCommand(argv: string[], io: GcIo): Promise<number> {
         leaseTtlSeconds: config.storage.gc.leaseTtl,
         claimWindowSeconds: config.storage.gc.claimWindow,
         trigger: 'cli',
+        retention: compileRetention(config.storage.gc.retention),
         onProgress: progress,
       },
       log,
@@ -105,8 +110,10 @@ export async function runGcCommand(argv: string[], io: GcIo): Promise<number> {
     if (tty) io.stderr.write('\r\x1b[K');
     io.stdout.write(describe(report));
     if (values.json) {
-      const { marked_blobs, deleted_blobs, deleted_bytes, deleted_manifests, deleted_links, duration_s, dry_run } = report;
-      io.stdout.write(`${JSON.stringify({ marked_blobs, deleted_blobs, deleted_bytes, deleted_manifests, deleted_links, duration_s, dry_run })}\n`);
+      const { marked_blobs, deleted_blobs, deleted_bytes, deleted_manifests, deleted_links, duration_s, dry_run, retention_deleted_tags, retention_deleted_manifests } = report;
+      io.stdout.write(
+        `${JSON.stringify({ marked_blobs, deleted_blobs, deleted_bytes, deleted_manifests, deleted_links, duration_s, dry_run, retention_deleted_tags, retention_deleted_manifests })}\n`,
+      );
     }
     return 0;
   } catch (e) {
@@ -128,9 +135,10 @@ function describe(r: GcReport): string {
   const lines: string[] = [];
   if (r.dry_run) {
     for (const [name, rep] of Object.entries(r.repositories).sort(([a], [b]) => a.localeCompare(b))) {
-      const parts = [`${rep.manifests.length} manifests`, `${rep.links.length} layer links`];
-      const empty = !rep.manifests.length && !rep.links.length;
+      const parts = [...(rep.tags.length ? [`${rep.tags.length} tags (retention)`] : []), `${rep.manifests.length} manifests`, `${rep.links.length} layer links`];
+      const empty = !rep.manifests.length && !rep.links.length && !rep.tags.length;
       lines.push(`${name}: ${would} ${empty ? 'the empty repository' : parts.join(', ')}`);
+      for (const t of rep.tags) lines.push(`  tag ${t}`);
       for (const m of rep.manifests) lines.push(`  manifest ${m}`);
       for (const l of rep.links) lines.push(`  layer link ${l}`);
     }
@@ -140,6 +148,9 @@ function describe(r: GcReport): string {
   lines.push(
     `${would} ${r.deleted_blobs} blobs (${formatBytes(r.deleted_bytes)}), ${r.deleted_manifests} manifests, ${r.deleted_links} layer links, ${r.deleted_repositories} empty repositories in ${r.duration_s} s`,
   );
+  if (r.retention_deleted_tags || r.retention_deleted_manifests) {
+    lines.push(`retention: ${would} ${r.retention_deleted_tags} tags and ${r.retention_deleted_manifests} untagged manifests`);
+  }
   if (r.kept_in_use) lines.push(`kept ${r.kept_in_use} candidates that pushes claimed during the run`);
   return lines.join('\n') + '\n';
 }

@@ -7,6 +7,7 @@ export interface GcMetrics {
   duration: Histogram;
   blobs: Counter;
   bytes: Counter;
+  retention: Counter<'kind'>;
   lastSuccess: Gauge;
 }
 
@@ -33,6 +34,12 @@ export function gcMetrics(): GcMetrics {
     }),
     blobs: new Counter({ name: 'keyport_gc_deleted_blobs_total', help: 'Blobs garbage collection deleted.', registers: [metricsRegistry] }),
     bytes: new Counter({ name: 'keyport_gc_deleted_bytes_total', help: 'Bytes of blobs garbage collection deleted.', registers: [metricsRegistry] }),
+    retention: new Counter({
+      name: 'keyport_gc_retention_deleted_total',
+      help: 'Tags and untagged manifests retention rules removed, by kind: tag or manifest.',
+      labelNames: ['kind'],
+      registers: [metricsRegistry],
+    }),
     lastSuccess: new Gauge({
       name: 'keyport_gc_last_success_timestamp_seconds',
       help: 'When the last garbage collection run of this registry completed (Unix time); 0: none yet.',
@@ -48,5 +55,7 @@ export function recordRun(m: GcMetrics, report: GcReport): void {
   m.duration.observe(report.duration_s);
   m.blobs.inc(report.deleted_blobs);
   m.bytes.inc(report.deleted_bytes);
+  m.retention.inc({ kind: 'tag' }, report.retention_deleted_tags);
+  m.retention.inc({ kind: 'manifest' }, report.retention_deleted_manifests);
   m.lastSuccess.set(Date.now() / 1000);
 }

@@ -1,3 +1,4 @@
+import type { RetentionRule } from '../config/retention.js';
 import type { Logger } from '../log/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { Collector, type GcReport } from './collector.js';
@@ -11,6 +12,8 @@ export interface GcRunOptions {
   claimWindowSeconds: number;
   /** Who runs it, in the lease record and the audit line ('cli', 'schedule'). */
   trigger: string;
+  /** storage.gc.retention, compiled; empty or absent: none. */
+  retention?: readonly RetentionRule[];
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -29,6 +32,13 @@ export async function runGc(driver: StorageDriver, opts: GcRunOptions, log: Logg
       claimWindowMs: opts.claimWindowSeconds * 1000,
       lease,
       onProgress: opts.onProgress,
+      retention: opts.retention,
+      // One audit line per removal, so what a rule took can be traced to the rule.
+      onRetention: (d) =>
+        log.info(
+          { audit: true, event: 'gc-retention', trigger: opts.trigger, dry_run: opts.dryRun, repository: d.repository, ...(d.tag !== undefined ? { tag: d.tag } : {}), digest: d.digest, rule: d.rule },
+          opts.dryRun ? 'retention would remove' : d.tag !== undefined ? 'retention removed a tag' : 'retention removed an untagged manifest',
+        ),
     }).run();
     log.info(
       {
@@ -45,6 +55,8 @@ export async function runGc(driver: StorageDriver, opts: GcRunOptions, log: Logg
         deleted_links: report.deleted_links,
         deleted_repositories: report.deleted_repositories,
         kept_in_use: report.kept_in_use,
+        retention_deleted_tags: report.retention_deleted_tags,
+        retention_deleted_manifests: report.retention_deleted_manifests,
         duration_s: report.duration_s,
       },
       report.dry_run ? 'garbage collection dry run' : 'garbage collection finished',

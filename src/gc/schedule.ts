@@ -1,4 +1,5 @@
 import type { Config } from '../config/load.js';
+import { compileRetention } from '../config/retention.js';
 import type { Logger } from '../log/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { LeaseHeldError } from './lease.js';
@@ -14,6 +15,7 @@ import { runGc } from './run.js';
 export function scheduleGc(driver: StorageDriver, config: Config, log: Logger, metrics?: GcMetrics): { stop(): void } {
   const gc = config.storage.gc;
   const intervalMs = gc.interval * 1000;
+  const retention = compileRetention(gc.retention);
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const turn = async () => {
@@ -27,6 +29,7 @@ export function scheduleGc(driver: StorageDriver, config: Config, log: Logger, m
           leaseTtlSeconds: gc.leaseTtl,
           claimWindowSeconds: gc.claimWindow,
           trigger: 'schedule',
+          retention,
         },
         log,
       );

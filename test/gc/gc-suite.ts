@@ -21,7 +21,7 @@ import { codes, RegistryClient, sha256, startRegistry } from '../helpers/registr
 import type { TokenMinter } from '../helpers/tokens.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const JSON_KEYS = ['marked_blobs', 'deleted_blobs', 'deleted_bytes', 'deleted_manifests', 'deleted_links', 'duration_s', 'dry_run'];
+const JSON_KEYS = ['marked_blobs', 'deleted_blobs', 'deleted_bytes', 'deleted_manifests', 'deleted_links', 'duration_s', 'dry_run', 'retention_deleted_tags', 'retention_deleted_manifests'];
 const log = createLogger('silent');
 
 
