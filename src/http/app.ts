@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../log/logger.js';
@@ -72,16 +73,61 @@ export function createApp(log: Logger, opts: AppOptions = {}): Express {
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
-  const security = securityHeaders();
+  const begin = requestStarter(log, opts);
   app.use((req: Request, res: Response, next: NextFunction) => {
+    begin(req, res, res.locals, () => req.path, () => (req.route as { path?: unknown } | undefined)?.path);
+    requestContext.run(req.id, next);
+  });
+  return app;
+}
+
+/** A request served outside Express, with what createApp's requests carry too. */
+export interface RawRequest extends IncomingMessage {
+  id: string;
+  log: Logger;
+}
+
+/**
+ * The shared per-request start for servers that answer some requests on the raw node
+ * request event, before Express (the token server's hot routes): the same headers,
+ * request id, logger, access-log line and metrics as createApp. `run` is called within
+ * the request's context; `locals` plays the part of Express's res.locals.
+ */
+export function rawRequestStarter(log: Logger, opts: AppOptions = {}) {
+  const begin = requestStarter(log, opts);
+  return (req: IncomingMessage, res: ServerResponse, locals: Record<string, unknown>, path: string, run: (req: RawRequest) => void): void => {
+    const r = req as RawRequest;
+    begin(r, res, locals, () => path, () => undefined);
+    requestContext.run(r.id, run, r);
+  };
+}
+
+/** Sends a JSON answer as Express's res.json does (same Content-Type, length, no ETag). */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+function requestStarter(log: Logger, opts: AppOptions) {
+  const security = securityHeaders();
+  return (
+    req: IncomingMessage & { id: string; log: Logger },
+    res: ServerResponse,
+    locals: Record<string, unknown>,
+    pathOf: () => string,
+    expressRoute: () => unknown,
+  ): void => {
     res.setHeaders(security);
-    const given = req.get('x-request-id');
-    req.id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    const given = req.headers['x-request-id'];
+    req.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     req.log = log.child({ reqId: req.id });
     res.setHeader('X-Request-Id', req.id);
     const start = process.hrtime.bigint();
     const remote = req.socket?.remoteAddress;
-    res.locals.started = Date.now();
+    locals.started = Date.now();
     // Body bytes: what a handler read through chunksOf, else (a body parser read it)
     // the announced length of a body that was read to its end.
     const bytesIn = () => bytesConsumed(req) ?? (req.readableEnded ? Number(req.headers['content-length']) || 0 : 0);
@@ -89,20 +135,21 @@ export function createApp(log: Logger, opts: AppOptions = {}): Express {
     const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9;
     const line = (status: number | 'aborted') => ({
       method: req.method,
-      path: req.path,
+      path: pathOf(),
       status,
       ms: Math.round(elapsed() * 1e4) / 10,
       remote,
-      ...(res.locals.access as Record<string, unknown> | undefined),
+      ...(locals.access as Record<string, unknown> | undefined),
       bytesIn: bytesIn(),
       bytesOut: status === 'aborted' ? 0 : bytesOut(),
     });
     const observe = (status: number | 'aborted') => {
       if (!opts.observe) return;
-      const route = (res.locals.route as string | undefined) ?? (req.route as { path?: unknown } | undefined)?.path;
+      const route = (locals.route as string | undefined) ?? expressRoute();
+      const method = req.method ?? 'other';
       opts.observe({
         route: typeof route === 'string' ? route : 'unmatched',
-        method: METHODS.has(req.method) ? req.method : 'other',
+        method: METHODS.has(method) ? method : 'other',
         status,
         seconds: elapsed(),
         bytesIn: bytesIn(),
@@ -116,7 +163,7 @@ export function createApp(log: Logger, opts: AppOptions = {}): Express {
         // answer while it sends, gets it, and the connection stays usable.
         if (!req.complete && !req.destroyed) req.resume();
         observe(res.statusCode);
-        if (res.locals.logged) return; // the handler wrote a fuller line itself
+        if (locals.logged) return; // the handler wrote a fuller line itself
         req.log.info(line(res.statusCode), 'request');
       } catch (e) {
         log.error({ err: e, reqId: req.id }, 'request logging failed');
@@ -126,7 +173,7 @@ export function createApp(log: Logger, opts: AppOptions = {}): Express {
       try {
         if (res.writableFinished) return;
         observe('aborted');
-        if (!res.locals.logged) req.log.info(line('aborted'), 'request ended before its answer was sent');
+        if (!locals.logged) req.log.info(line('aborted'), 'request ended before its answer was sent');
       } catch (e) {
         log.error({ err: e, reqId: req.id }, 'request logging failed');
       }
@@ -136,9 +183,7 @@ export function createApp(log: Logger, opts: AppOptions = {}): Express {
     // would be thrown as an uncaught exception.
     req.on('error', (e: Error) => req.log.debug({ err: e.message }, 'request stream error'));
     res.on('error', (e: Error) => req.log.debug({ err: e.message }, 'response stream error'));
-    requestContext.run(req.id, next);
-  });
-  return app;
+  };
 }
 
 /**

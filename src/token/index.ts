@@ -8,6 +8,7 @@ import { loadServerTls, loadTokenSigner } from '../tls/certificates.js';
 import { Authenticator } from './authenticator.js';
 import { TokenIssuer } from './issuer.js';
 import { KeystoneClient } from './keystone.js';
+import { tokenFastPath } from './fast-path.js';
 import { errorBody, errorHandler, notFound, tokenRoutes } from './routes.js';
 import { noTokenMetrics, type TokenMetrics } from './metrics.js';
 import { ProjectDirectory, ServiceAccount } from './service-account.js';
@@ -99,8 +100,10 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
     config.token.maxScopes,
   );
 
-  const app = createApp(log, observe ? { observe } : {});
-  app.use(tokenRoutes({ tokens, issuer, keystone, realm: config.realm, metrics }));
+  const appOptions = observe ? { observe } : {};
+  const routeDeps = { tokens, issuer, keystone, realm: config.realm, metrics };
+  const app = createApp(log, appOptions);
+  app.use(tokenRoutes(routeDeps));
   app.use(notFound);
   app.use(errorHandler(metrics));
 
@@ -112,6 +115,7 @@ export async function runTokenServer(config: Config, rootLog: Logger): Promise<R
     parserErrorBody: (status, message) => errorBody(status, 'invalid_request', message, 'INVALID_REQUEST'),
     requestTimeoutMs: 30_000,
     idleTimeoutMs: 120_000,
+    fastPath: tokenFastPath(log, routeDeps, appOptions),
   });
   log.info(
     { bind: config.bind, port: config.token.port, service: config.token.service, issuer: config.token.issuer, realm: config.realm, kid: signer.kid, keystone: k.url },

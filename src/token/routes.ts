@@ -5,7 +5,8 @@ import type { TokenIssuer } from './issuer.js';
 import type { KeystoneClient } from './keystone.js';
 import type { TokenMetrics } from './metrics.js';
 import { parseBasicAuth } from './login-name.js';
-import type { TokenResponse, TokenService } from './token-service.js';
+import type { TokenRequest, TokenResponse, TokenService } from './token-service.js';
+import type { Logger } from '../log/logger.js';
 
 export interface RouteDeps {
   tokens: TokenService;
@@ -43,11 +44,8 @@ function scopesOf(values: string[]): ResourceScope[] {
   }
 }
 
-/**
- * Sends a token and writes the request's single log line: the audit record (who,
- * from where, requested and granted scopes) with the access-log fields.
- */
-function send(req: Request, res: Response, r: TokenResponse, withScope: boolean, metrics: TokenMetrics): void {
+/** The JSON answer carrying a token (with the granted scope for the OAuth POST form). */
+export function tokenBody(r: TokenResponse, withScope: boolean): Record<string, unknown> {
   const body: Record<string, unknown> = {
     token: r.token,
     access_token: r.token,
@@ -61,14 +59,50 @@ function send(req: Request, res: Response, r: TokenResponse, withScope: boolean,
       .join(' ');
   }
   if (r.refreshToken) body.refresh_token = r.refreshToken;
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Pragma', 'no-cache');
-  // Logged before the answer leaves, so the record exists whenever the client has the token.
-  req.log.info({ ...r.audit, method: req.method, path: req.path, status: 200, ms: Date.now() - res.locals.started }, 'token issued');
-  res.locals.logged = true;
+  return body;
+}
+
+/** Headers of every token answer: tokens are never cached. */
+export const TOKEN_HEADERS = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
+
+/**
+ * Writes a token request's single log line: the audit record (who, from where,
+ * requested and granted scopes) with the access-log fields, and counts the grant.
+ * Called before the answer leaves, so the record exists whenever the client has the token.
+ */
+export function recordIssued(log: Logger, method: string, path: string, started: number, r: TokenResponse, metrics: TokenMetrics): void {
+  log.info({ ...r.audit, method, path, status: 200, ms: Date.now() - started }, 'token issued');
   metrics.granted(String(r.audit.grant));
   if (r.refreshToken) metrics.refreshIssued();
-  res.status(200).json(body);
+}
+
+/** Sends a token from an Express route. */
+function send(req: Request, res: Response, r: TokenResponse, withScope: boolean, metrics: TokenMetrics): void {
+  res.setHeaders(new Map(Object.entries(TOKEN_HEADERS)));
+  recordIssued(req.log, req.method, req.path, res.locals.started as number, r, metrics);
+  res.locals.logged = true;
+  res.status(200).json(tokenBody(r, withScope));
+}
+
+/**
+ * The token request of `GET /token` (Docker's form): parameters from the query,
+ * credentials from Basic auth, or none for an anonymous pull.
+ */
+export function getTokenRequest(q: Record<string, unknown>, authorization: string | undefined, clientAddress: string, deps: Pick<RouteDeps, 'tokens' | 'realm'>): TokenRequest {
+  const basic = parseBasicAuth(authorization);
+  stringParam(q.account, 'account');
+  // No credentials at all: Docker's anonymous request, answered when anonymous pulls are on.
+  const anonymous = authorization === undefined && deps.tokens.anonymousEnabled;
+  if (!basic && !anonymous) throw new AuthenticationError('authentication required: use your OpenStack user name and password', deps.realm);
+  return {
+    credentials: basic ? { kind: 'basic', basic } : { kind: 'anonymous' },
+    service: stringParam(q.service, 'service'),
+    scopes: scopesOf(stringList(q.scope, 'scope')),
+    offline: stringParam(q.offline_token, 'offline_token') === 'true',
+    clientId: stringParam(q.client_id, 'client_id'),
+    clientAddress,
+    grantType: basic ? 'basic' : 'anonymous',
+  };
 }
 
 export function tokenRoutes(deps: RouteDeps): Router {
@@ -77,22 +111,7 @@ export function tokenRoutes(deps: RouteDeps): Router {
   const form = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 200 });
 
   router.get('/token', async (req: Request, res: Response) => {
-    const q = req.query as Record<string, unknown>;
-    const authorization = req.get('authorization');
-    const basic = parseBasicAuth(authorization);
-    stringParam(q.account, 'account');
-    // No credentials at all: Docker's anonymous request, answered when anonymous pulls are on.
-    const anonymous = authorization === undefined && deps.tokens.anonymousEnabled;
-    if (!basic && !anonymous) throw new AuthenticationError('authentication required: use your OpenStack user name and password', deps.realm);
-    const r = await deps.tokens.handle({
-      credentials: basic ? { kind: 'basic', basic } : { kind: 'anonymous' },
-      service: stringParam(q.service, 'service'),
-      scopes: scopesOf(stringList(q.scope, 'scope')),
-      offline: stringParam(q.offline_token, 'offline_token') === 'true',
-      clientId: stringParam(q.client_id, 'client_id'),
-      clientAddress: req.socket.remoteAddress ?? '',
-      grantType: basic ? 'basic' : 'anonymous',
-    });
+    const r = await deps.tokens.handle(getTokenRequest(req.query as Record<string, unknown>, req.get('authorization'), req.socket.remoteAddress ?? '', deps));
     send(req, res, r, false, deps.metrics);
   });
 
@@ -174,40 +193,48 @@ export function tokenRoutes(deps: RouteDeps): Router {
   return router;
 }
 
-/** The one place token-server errors become HTTP responses (and refusals are counted). */
-export function errorHandler(metrics: TokenMetrics) {
-  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
-    if (err instanceof TokenError && err.status < 500) {
-      metrics.denied(err.oauthCode);
-      if (err instanceof ThrottledError) metrics.throttled();
-    }
-    answerError(err, req, res, next);
-  };
+/** An error as the token server answers it. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: ReturnType<typeof errorBody>;
 }
 
-function answerError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
+/**
+ * The one place token-server errors become HTTP answers (and refusals are counted),
+ * for the Express routes and the fast path (fast-path.ts) alike.
+ */
+export function errorAnswer(err: unknown, log: Logger, metrics: TokenMetrics): ErrorAnswer {
+  if (err instanceof TokenError && err.status < 500) {
+    metrics.denied(err.oauthCode);
+    if (err instanceof ThrottledError) metrics.throttled();
   }
   if (err instanceof TokenError) {
-    for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-    if (err.status >= 500) req.log.warn({ err: err.message }, 'token request failed');
-    res.status(err.status).json(errorBody(err.status, err.oauthCode, err.message, err.dockerCode));
-    return;
+    if (err.status >= 500) log.warn({ err: err.message }, 'token request failed');
+    return { status: err.status, headers: err.headers, body: errorBody(err.status, err.oauthCode, err.message, err.dockerCode) };
   }
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') {
-    res.status(413).json(errorBody(413, 'invalid_request', 'request body too large', 'SIZE_INVALID'));
-    return;
+    return { status: 413, headers: {}, body: errorBody(413, 'invalid_request', 'request body too large', 'SIZE_INVALID') };
   }
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
     // body-parser and friends: malformed bodies, bad encodings, too many parameters.
-    res.status(400).json(errorBody(400, 'invalid_request', 'malformed request body', 'INVALID_REQUEST'));
-    return;
+    return { status: 400, headers: {}, body: errorBody(400, 'invalid_request', 'malformed request body', 'INVALID_REQUEST') };
   }
-  req.log.error({ err }, 'unexpected error');
-  res.status(500).json(errorBody(500, 'server_error', 'internal error', 'UNKNOWN'));
+  log.error({ err }, 'unexpected error');
+  return { status: 500, headers: {}, body: errorBody(500, 'server_error', 'internal error', 'UNKNOWN') };
+}
+
+export function errorHandler(metrics: TokenMetrics) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const a = errorAnswer(err, req.log, metrics);
+    for (const [k, v] of Object.entries(a.headers)) res.setHeader(k, v);
+    res.status(a.status).json(a.body);
+  };
 }
 
 export function notFound(_req: Request, res: Response): void {
