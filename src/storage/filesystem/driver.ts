@@ -25,8 +25,25 @@ export interface FilesystemOptions {
 }
 
 const TMP_PREFIX = '.tmp-';
-/** How often a small write is redone when a racing delete removed its directory. */
+/** How often a write is redone when a racing delete removed its directory. */
 const RACING_DELETE_RETRIES = 5;
+
+/**
+ * Runs a write that creates its directory first. A delete of that directory racing it
+ * (GC removing a link while a push writes it again) may remove the directory, or the
+ * temporary file in it, between the write's steps, which then fail with ENOENT. The
+ * write is then ordered after that delete and done again, so a racing delete never
+ * fails a write. `mayRedo` says whether this ENOENT may be such a race.
+ */
+async function redoAfterRacingDelete<T>(write: () => Promise<T>, mayRedo: () => boolean | Promise<boolean> = () => true): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= RACING_DELETE_RETRIES || !(await mayRedo())) throw e;
+    }
+  }
+}
 
 function notFound(e: unknown, p: string): never {
   const code = (e as NodeJS.ErrnoException).code;
@@ -135,20 +152,8 @@ export class FilesystemDriver implements StorageDriver {
     return this.op(p, 'write', () => this.putContentNow(p, content));
   }
 
-  /**
-   * A delete of the parent directory (GC removing a link while a push writes it again)
-   * may remove the directory, or the temporary file in it, between our steps: open or
-   * rename then fail with ENOENT. The write is then simply ordered after that delete
-   * and done again, so a racing delete never fails a write.
-   */
-  private async putContentNow(p: string, content: Buffer): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.putContentOnce(p, content);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= RACING_DELETE_RETRIES) throw e;
-      }
-    }
+  private putContentNow(p: string, content: Buffer): Promise<void> {
+    return redoAfterRacingDelete(() => this.putContentOnce(p, content));
   }
 
   private async putContentOnce(p: string, content: Buffer): Promise<void> {
@@ -182,16 +187,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async putExclusive(p: string, content: Buffer): Promise<boolean> {
     checkPath(p);
-    return this.op(p, 'write', async () => {
-      // As in putContentNow: a racing delete of the directory orders this create after it.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.putExclusiveOnce(p, content);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= RACING_DELETE_RETRIES) throw e;
-        }
-      }
-    });
+    return this.op(p, 'write', () => redoAfterRacingDelete(() => this.putExclusiveOnce(p, content)));
   }
 
   private async putExclusiveOnce(p: string, content: Buffer): Promise<boolean> {
@@ -256,18 +252,16 @@ export class FilesystemDriver implements StorageDriver {
   async writer(p: string, append: boolean): Promise<FileWriter> {
     checkPath(p);
     const target = this.real(p);
-    const fh = await this.op(p, 'write', async () => {
-      for (let attempt = 1; ; attempt++) {
-        await fsp.mkdir(path.dirname(target), { recursive: true });
-        try {
-          return await fsp.open(target, append ? 'a' : 'w', 0o644);
-        } catch (e) {
-          // A new file whose directory a racing delete removed after mkdir (see
-          // putContentNow). An append never retries: its earlier data went with it.
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || append || attempt >= RACING_DELETE_RETRIES) throw e;
-        }
-      }
-    });
+    const fh = await this.op(p, 'write', () =>
+      redoAfterRacingDelete(
+        async () => {
+          await fsp.mkdir(path.dirname(target), { recursive: true });
+          return fsp.open(target, append ? 'a' : 'w', 0o644);
+        },
+        // An append is never redone: its earlier data went with the directory.
+        () => !append,
+      ),
+    );
     // What earlier writers closed: a writer that does not close successfully truncates
     // the file back to this, so its bytes never count (see FileWriter).
     let start: number;
@@ -436,17 +430,17 @@ export class FilesystemDriver implements StorageDriver {
     const from = this.real(source);
     const to = this.real(dest);
     return this.op(dest, 'write', async () => {
-      for (let attempt = 1; ; attempt++) {
-        await fsp.mkdir(path.dirname(to), { recursive: true });
-        try {
-          await fsp.rename(from, to);
-          break;
-        } catch (e) {
-          // ENOENT with the source still there: a racing delete removed the target's
-          // directory after mkdir (see putContentNow); the move is ordered after it.
-          const raced = (e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < RACING_DELETE_RETRIES && (await exists(from));
-          if (!raced) return notFound(e, source);
-        }
+      try {
+        await redoAfterRacingDelete(
+          async () => {
+            await fsp.mkdir(path.dirname(to), { recursive: true });
+            await fsp.rename(from, to);
+          },
+          // ENOENT with the source still there: the target's directory went, not the source.
+          () => exists(from),
+        );
+      } catch (e) {
+        return notFound(e, source);
       }
       await this.syncDir(path.dirname(to));
       if (path.dirname(from) !== path.dirname(to)) await this.syncDir(path.dirname(from));
