@@ -217,6 +217,24 @@ describe('in-process registry: manifests and tags', () => {
     assert.deepEqual((await registry.api('GET', '/v2/alice/app/tags/list', token)).json(), { name: 'alice/app', tags: [] });
   });
 
+  it('a manifest another instance deleted from the shared store is not served again from memory', async () => {
+    const body = await imageManifest();
+    const digest = sha256(body);
+    assert.equal((await registry.api('PUT', '/v2/alice/app/manifests/shared', token, { body, headers: OCI_MANIFEST })).status, 201);
+    assert.equal((await registry.api('GET', `/v2/alice/app/manifests/${digest}`, token)).status, 200);
+    // What a DELETE on another registry over the same store leaves: no revision link.
+    const hex = digest.slice('sha256:'.length);
+    await registry.driver.delete(`/docker/registry/v2/repositories/alice/app/_manifests/revisions/sha256/${hex}`);
+    for (const ref of ['shared', digest]) {
+      const gone = await registry.api('GET', `/v2/alice/app/manifests/${ref}`, token);
+      assert.equal(gone.status, 404, `deleted elsewhere, by ${ref}`);
+      assert.equal(ociError(gone).code, 'MANIFEST_UNKNOWN');
+    }
+    // Pushed again, it is served again, byte for byte.
+    assert.equal((await registry.api('PUT', '/v2/alice/app/manifests/shared', token, { body, headers: OCI_MANIFEST })).status, 201);
+    assert.deepEqual((await registry.api('GET', '/v2/alice/app/manifests/shared', token)).body, body);
+  });
+
   it('a manifest naming a blob that was never pushed: 400 MANIFEST_BLOB_UNKNOWN, nothing tagged', async () => {
     const config = await pushBlob(Buffer.from('{}'));
     const body = manifestOf(config, 2, sha256(crypto.randomBytes(8)), 100);

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { isValidTag, parseDigest, type Digest } from '../../oci/reference.js';
 import { PathNotFoundError, StorageUnavailableError, type StorageDriver } from '../../storage/driver.js';
 import { InUseMarkers } from '../../gc/protocol.js';
@@ -64,6 +65,16 @@ async function readLink(driver: StorageDriver, path: string): Promise<Digest | u
  */
 export class ManifestStore {
   private readonly inUse: InUseMarkers;
+  /**
+   * Manifests read lately, by digest. A digest names its bytes, so an entry can never be
+   * stale; whether the repository still holds the manifest is decided by its revision
+   * link, which get() reads every time (other instances may delete it). Bounded by
+   * bytes, twice the body's length standing in for the parsed form.
+   */
+  private readonly recent = new LRUCache<string, { body: Buffer; parsed: ParsedManifest }>({
+    maxSize: 32 * 1024 * 1024,
+    sizeCalculation: (m) => 2 * m.body.length + 1,
+  });
 
   constructor(
     private readonly driver: StorageDriver,
@@ -158,6 +169,8 @@ export class ManifestStore {
     const digest = await this.resolve(name, ref);
     const refText = ref.kind === 'tag' ? ref.tag : ref.digest.value;
     if (!digest) throw new ManifestUnknown(refText);
+    const known = this.recent.get(digest.value);
+    if (known) return { digest, body: known.body, mediaType: known.parsed.mediaType, parsed: known.parsed };
     let body: Buffer;
     try {
       body = await this.blobs.read(digest);
@@ -166,6 +179,9 @@ export class ManifestStore {
       throw e;
     }
     const parsed = parseManifest(body, undefined);
+    // Only bytes that match their digest are remembered: a corrupt blob read once must
+    // not be served from memory after the store is repaired.
+    if (crypto.createHash(digest.algorithm).update(body).digest('hex') === digest.hex) this.recent.set(digest.value, { body, parsed });
     return { digest, body, mediaType: parsed.mediaType, parsed };
   }
 
