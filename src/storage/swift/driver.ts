@@ -18,6 +18,11 @@ import { contentTypeWithSet, newId, setOfContentType, SwiftLayout } from './layo
 import { tempUrl } from './tempurl.js';
 import { SwiftWriter, type SegmentEntry, type WriterContext } from './writer.js';
 
+/** The object metadata that names which creator's putExclusive Swift kept. */
+const CLAIM_HEADER = 'X-Object-Meta-Keyport-Claim';
+/** The least time a creator waits for racing creators to land before it reads who won. */
+const SETTLE_MS = 200;
+
 export interface SwiftDriverOptions extends SwiftSettings {
   /**
    * Caps the segments of one manifest below the cluster's own limit (slo
@@ -147,8 +152,17 @@ export class SwiftDriver implements StorageDriver {
     checkPath(path);
     await this.ready();
     const name = this.layout.object(path);
-    // Swift decides If-None-Match: * on the object servers: 412 when any replica
-    // already holds the object, so two concurrent creators cannot both get 201.
+    // Swift checks If-None-Match: * when a PUT arrives at the object server and commits
+    // the object when its body is in, so creators that arrive before the first commit
+    // all pass the check and all get 201 (seen with 8 racers under load). Of the
+    // objects they commit, Swift keeps the one with the newest X-Timestamp. So each
+    // creator tags its object with a claim of its own and, after the racers that passed
+    // the check beside it have had time to land, reads which claim Swift kept: only
+    // that creator has won. Racers passed the check before this PUT was committed and
+    // send the same few bytes, so they land within about this PUT's own time; the wait
+    // is twice that, and at least SETTLE_MS.
+    const claim = crypto.randomBytes(16).toString('hex');
+    const started = Date.now();
     const res = await this.client.request({
       method: 'PUT',
       object: name,
@@ -156,12 +170,18 @@ export class SwiftDriver implements StorageDriver {
         'Content-Type': 'application/octet-stream',
         ETag: crypto.createHash('md5').update(content).digest('hex'),
         'If-None-Match': '*',
+        [CLAIM_HEADER]: claim,
       },
       body: content,
     });
-    if (res.status === 412) return false;
+    // 409: a racer with a newer timestamp committed first.
+    if (res.status === 412 || res.status === 409) return false;
     if (res.status !== 201) throw unexpected('put', name, res);
-    return true;
+    await new Promise((r) => setTimeout(r, Math.max(SETTLE_MS, 2 * (Date.now() - started))));
+    const kept = await this.client.request({ method: 'HEAD', object: name });
+    if (kept.status === 404) return false;
+    if (kept.status >= 300) throw unexpected('head', name, kept);
+    return kept.headers[CLAIM_HEADER.toLowerCase()] === claim;
   }
 
   async reader(path: string, offset = 0): Promise<Readable> {
