@@ -128,6 +128,13 @@ export class Lease {
       this.lostReason = 'a newer holder took it over';
       return;
     }
+    // A store whose conditional create let two creators win keeps one record: the
+    // other holder finds it at its next beat and stops, so two never work on for long.
+    const current = await readRecord(this.driver, this.generation);
+    if (current && current.owner !== this.record.owner) {
+      this.lostReason = `${current.owner} holds this generation too`;
+      return;
+    }
     if (!this.valid()) {
       this.lostReason = 'it expired before it could be renewed';
       return;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { Collector } from '../../src/gc/collector.js';
-import { Lease, LeaseHeldError } from '../../src/gc/lease.js';
+import { Lease, LeaseHeldError, LeaseLostError } from '../../src/gc/lease.js';
 import { keyportPaths } from '../../src/gc/paths.js';
 import { createLogger } from '../../src/log/logger.js';
 import { paths } from '../../src/registry/store/paths.js';
@@ -322,6 +322,27 @@ export function gcSuite(title: string, storage: () => Promise<Record<string, str
         await next.release();
       } finally {
         await other.close?.();
+      }
+    });
+
+    test('a holder whose generation another owner also won stops at its next heartbeat', async () => {
+      // Beats every 2 s; without the owner check it would stay valid until 4.5 s.
+      const lease = await Lease.acquire(driver, { ttlMs: 6_000, owner: 'first' });
+      try {
+        assert.ok(lease.valid());
+        // What a store whose conditional create let two creators through leaves: the
+        // other creator's record in the same generation.
+        const intruder = { owner: 'second', expires: Date.now() + 60_000, host: 'elsewhere', pid: 1, acquired: new Date().toISOString() };
+        await driver.putContent(keyportPaths.lease(lease.generation), Buffer.from(JSON.stringify(intruder)));
+        const deadline = Date.now() + 3_500;
+        while (lease.valid() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(lease.valid(), false, 'the first holder gave up its lease');
+        assert.throws(() => lease.check(), LeaseLostError);
+      } finally {
+        await lease.release();
+        // Released, as the second holder would leave it, so later tests can take the lease.
+        const released = { owner: 'second', expires: 0, host: 'elsewhere', pid: 1, acquired: new Date().toISOString() };
+        await driver.putContent(keyportPaths.lease(lease.generation), Buffer.from(JSON.stringify(released)));
       }
     });
   });
