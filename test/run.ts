@@ -162,12 +162,46 @@ function ensureBuilt(): boolean {
   return spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' }).status === 0;
 }
 
+/**
+ * One run per work directory: a second run there would replace the services file and
+ * stop the services the first run's test files are using, and its failures would look
+ * like the product's. A lock file holds the owner's pid; a dead owner's lock is taken.
+ */
+function claimWorkDir(): boolean {
+  const lock = path.join(workDir, 'run.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      process.on('exit', () => fs.rmSync(lock, { force: true }));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number(fs.readFileSync(lock, 'utf8'));
+    let alive = false;
+    try {
+      process.kill(owner, 0);
+      alive = owner > 0;
+    } catch {
+      alive = false;
+    }
+    if (alive) {
+      console.error(`[test] another test run (pid ${owner}) is using ${workDir}; wait for it, or give this one its own KEYPORT_TEST_DIR (and ports)`);
+      return false;
+    }
+    fs.rmSync(lock, { force: true });
+  }
+  console.error(`[test] could not take ${path.join(workDir, 'run.lock')}`);
+  return false;
+}
+
 async function main(): Promise<number> {
   if (!ensureBuilt()) {
     console.error('[test] the build failed');
     return 1;
   }
   fs.mkdirSync(workDir, { recursive: true });
+  if (!claimWorkDir()) return 1;
   const files = findTests(process.argv.slice(2));
   if (files.length === 0) {
     console.error('no test files found');
