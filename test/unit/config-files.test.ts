@@ -10,6 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseDurationMs } from '../../src/config/duration.js';
 import { ConfigError, loadConfig, loadConfigWithWarnings } from '../../src/config/load.js';
+import { settings } from '../../src/config/reference.js';
 import { tempDir } from '../helpers/keyport.js';
 
 const noFiles = tempDir('config-empty');
@@ -50,6 +51,23 @@ test('durations: Go notation or a bare number in the documented unit', () => {
   const y = loadConfig({ configDir: noFiles, env: {}, file: file('d.yml', 'token:\n  lifetime: 10m\nkeystone:\n  timeout: 1500ms\n') });
   assert.equal(y.token.lifetime, 600);
   assert.equal(y.keystone.timeout, 1500);
+});
+
+// Every setting documented in seconds or milliseconds, found from the reference the README
+// is made of, so a duration setting added later cannot miss the units.
+test('every duration setting takes units (2m) and a bare number in its documented unit', () => {
+  const value = (c: unknown, key: string) => key.split('.').reduce((o, k) => (o as Record<string, unknown>)[k], c);
+  const durations = settings().filter((s) => /\b(seconds|milliseconds)\b/i.test(s.doc));
+  assert.ok(durations.length >= 15, `found ${durations.length}`);
+  for (const s of durations) {
+    const bare = /\bmilliseconds\b/i.test(s.doc) ? '120000' : '120';
+    const withUnit = loadConfig({ configDir: noFiles, env: { [s.env]: '2m' } });
+    const plain = loadConfig({ configDir: noFiles, env: { [s.env]: bare } });
+    assert.equal(value(withUnit, s.key), Number(bare), `${s.env}=2m`);
+    assert.equal(value(plain, s.key), Number(bare), `${s.env}=${bare}`);
+  }
+  const gc = loadConfig({ configDir: noFiles, env: {}, file: file('gc.yml', 'storage:\n  gc:\n    interval: 6h\n    grace: 1h30m\n    claimWindow: 15m\n    leaseTtl: 1m\n') });
+  assert.deepEqual([gc.storage.gc.interval, gc.storage.gc.grace, gc.storage.gc.claimWindow, gc.storage.gc.leaseTtl], [21600, 5400, 900, 60]);
 });
 
 // Each bad setting: the message names the key, the variable with its value, and what is expected.
