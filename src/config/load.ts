@@ -124,7 +124,8 @@ function explain(message: string, env: NodeJS.ProcessEnv): string {
       const fromEnv = env[setting.env] !== undefined;
       const shown = setting.sensitive ? '(hidden)' : fromEnv ? env[setting.env] : undefined;
       const where = fromEnv ? `${setting.env}=${shown}` : setting.env;
-      const got = !fromEnv && m[3] !== undefined && !setting.sensitive ? `, got ${m[3]}` : '';
+      // Some formats name the value themselves ("must be true or false, got ..."); say it once.
+      const got = !fromEnv && m[3] !== undefined && !setting.sensitive && !/, got /.test(m[2]!) ? `, got ${m[3]}` : '';
       return `${m[1]} (${where}): ${m[2]}${got}`;
     })
     .join('\n');

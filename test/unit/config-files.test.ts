@@ -109,6 +109,12 @@ test('config files: a bad value names the key, its variable and the value found'
   assert.match(refused({}, file('broken.yml', 'token:\n  port: [1\n')), /config file .*broken\.yml is not valid YAML/);
   assert.match(refused({}, file('list.yml', '- a\n- b\n')), /must hold a mapping of settings, not a list/);
   assert.match(refused({}, file('broken.json', '{"token": ')), /is not valid JSON/);
+  // Formats that name the value themselves: it is named once.
+  const flag = refused({}, file('flag.yml', 'registry:\n  deleteEnabled: maybe\n'));
+  assert.match(flag, /registry\.deleteEnabled \(KEYPORT_DELETE_ENABLED\): must be true or false, got "maybe"$/m);
+  assert.equal(flag.match(/got/g)?.length, 1, flag);
+  const url = refused({}, file('url.yml', 'keystone:\n  url: keystone:5000\n'));
+  assert.equal(url.match(/got/g)?.length, 1, url);
 });
 
 test('YAML and JSON files give the same configuration', () => {
