@@ -23,6 +23,8 @@ interface Translation {
   out: Settings;
   warnings: string[];
   errors: string[];
+  /** Keyport key → the Distribution key it came from, so a bad value is reported under the name the file uses. */
+  origins: Record<string, string>;
 }
 
 /** What becomes of one Distribution key (a leaf, or a whole subtree with `whole`). */
@@ -279,8 +281,8 @@ const RULES: Record<string, Rule> = {
 const DRIVERS: Record<string, string | null> = { filesystem: 'filesystem', inmemory: 'memory', swift: 'swift', s3: 's3', azure: null, gcs: null, oss: null };
 
 /** Translates a Distribution config; throws ConfigError naming every key Keyport refuses. */
-export function fromDistribution(doc: Settings, file: string): { settings: Settings; warnings: string[] } {
-  const t: Translation = { out: {}, warnings: [], errors: [] };
+export function fromDistribution(doc: Settings, file: string): { settings: Settings; warnings: string[]; origins: Record<string, string> } {
+  const t: Translation = { out: {}, warnings: [], errors: [], origins: {} };
   const storage = (doc.storage ?? {}) as Settings;
   const drivers = Object.keys(storage).filter((k) => k in DRIVERS);
   if (drivers.length > 1) t.errors.push(`storage: one driver only, found ${drivers.join(', ')}`);
@@ -309,12 +311,18 @@ export function fromDistribution(doc: Settings, file: string): { settings: Setti
       `config file ${file} (a Docker Distribution configuration) has settings Keyport does not support:\n${t.errors.map((e) => `  - ${e}`).join('\n')}\nSee "Moving from Docker Distribution" in the README.`,
     );
   }
-  return { settings: t.out, warnings: t.warnings.map((w) => `config file ${file}: ${w}`) };
+  return { settings: t.out, warnings: t.warnings.map((w) => `config file ${file}: ${w}`), origins: t.origins };
 }
 
 function handle(rule: Rule, value: unknown, key: string, t: Translation): void {
-  if ('set' in rule) put(t.out, rule.set, rule.map ? rule.map(value, t, key) : value);
-  else if ('apply' in rule) rule.apply(value, t, key);
+  if ('set' in rule) {
+    put(t.out, rule.set, rule.map ? rule.map(value, t, key) : value);
+    t.origins[rule.set] = key;
+  } else if ('apply' in rule) {
+    rule.apply(value, t, key);
+    // A whole subtree copied under the same name (notifications.endpoints) is checked by Keyport's setting.
+    if ('whole' in rule && rule.whole) t.origins[key] = key;
+  }
   else if ('warn' in rule) t.warnings.push(`${key} is ignored: ${rule.warn}`);
   else t.errors.push(`${key}: ${rule.error}`);
 }

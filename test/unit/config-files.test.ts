@@ -247,6 +247,16 @@ frobnicate: true
   assert.match(m, /a Docker Distribution configuration/);
 });
 
+test('a bad value in a Distribution config.yml is named by its Distribution key too', () => {
+  const yml = file('values.yml', 'version: 0.1\nstorage:\n  delete:\n    enabled: maybe\n  maintenance:\n    uploadpurging:\n      age: 3 days\nhealth:\n  storagedriver:\n    interval: 10 s\n');
+  const m = refused({}, yml);
+  assert.match(m, new RegExp(`registry\\.deleteEnabled \\(KEYPORT_DELETE_ENABLED; storage\\.delete\\.enabled in ${yml.replace(/[.]/g, '\\.')}\\): must be true or false, got "maybe"`));
+  assert.match(m, /registry\.uploadPurging\.age \(KEYPORT_UPLOAD_PURGING_AGE; storage\.maintenance\.uploadpurging\.age in .*\): must be a duration/);
+  assert.match(m, /storage\.health\.interval \(KEYPORT_STORAGE_HEALTH_INTERVAL; health\.storagedriver\.interval in .*\): must be a duration/);
+  // Set by the variable, the variable is what to fix.
+  assert.match(refused({ KEYPORT_DELETE_ENABLED: 'nope' }, yml), /registry\.deleteEnabled \(KEYPORT_DELETE_ENABLED=nope\): must be true or false/);
+});
+
 test('Distribution durations reach Keyport duration settings; swift and s3 keys map', () => {
   const swift = loadConfig({
     env: {},
