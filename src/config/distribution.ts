@@ -132,6 +132,30 @@ function endpoints(v: unknown, t: Translation, key: string): void {
   put(t.out, 'notifications.endpoints', out);
 }
 
+/**
+ * Distribution's pull-through mode mirrors a whole registry at the root (`library/busybox`
+ * fetched as it is), which Keyport's per-namespace cache cannot be: every repository here
+ * lies in a namespace the policy decides on. So the section is refused, with the
+ * `upstreams` entry that caches the same registry under a namespace of its own.
+ */
+function proxy(v: unknown, t: Translation, key: string): void {
+  const p = (v ?? {}) as Settings;
+  const url = typeof p.remoteurl === 'string' ? p.remoteurl : '';
+  let host = '';
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    /* no usable remoteurl: the generic advice below */
+  }
+  const namespace = /(^|\.)docker\.io$/.test(host) ? 'dockerhub' : (host.split('.').find((l) => /^[a-z0-9]+$/.test(l) && l !== 'registry') ?? 'mirror');
+  const entry = url
+    ? `{"namespace": "${namespace}", "url": "${url}"${p.username !== undefined ? `, "username": ${JSON.stringify(String(p.username))}, "passwordFile": "..."` : ''}}`
+    : '{"namespace": "...", "url": "..."}';
+  t.errors.push(
+    `${key}: Keyport caches per namespace, not as a whole registry: put ${entry} in upstreams and pull ${namespace}/<repository> instead of <repository> (see "Pull-through cache" in the README)`,
+  );
+}
+
 const harmless = (why: string): Rule => ({ warn: why, whole: true });
 const refused = (why: string): Rule => ({ error: why, whole: true });
 
@@ -270,7 +294,7 @@ const RULES: Record<string, Rule> = {
   'storage.s3.sessiontoken': refused('give temporary credentials through AWS_SESSION_TOKEN'),
 
   middleware: refused('storage middleware (CloudFront, redirects) is not supported'),
-  proxy: refused('Keyport caches per namespace, not as a whole registry: map a namespace to the upstream in upstreams (see "Pull-through cache" in the README)'),
+  proxy: { apply: proxy, whole: true },
   redis: harmless('Keyport uses no Redis cache'),
   reporting: harmless('Bugsnag and New Relic reporting are not supported; use the metrics endpoint'),
   validation: harmless('Keyport checks every manifest\'s references and sizes'),

@@ -238,13 +238,17 @@ frobnicate: true
     'http.tls.key:',
     'http.tls.clientcas:',
     'auth.htpasswd:',
-    'proxy:',
+    'proxy: Keyport caches per namespace, not as a whole registry: put {"namespace": "dockerhub", "url": "https://registry-1.docker.io"} in upstreams and pull dockerhub/<repository> instead of <repository>',
     'middleware:',
     'frobnicate: not supported by Keyport',
   ]) {
     assert.ok(m.includes(`  - ${key}`), `names ${key}:\n${m}`);
   }
   assert.match(m, /a Docker Distribution configuration/);
+  // A mirror with a login: the suggested entry names the user, never the password.
+  const quay = refused({}, file('quay.yml', 'version: 0.1\nproxy:\n  remoteurl: https://quay.io\n  username: robot\n  password: hunter2\n'));
+  assert.match(quay, /proxy: .*put \{"namespace": "quay", "url": "https:\/\/quay\.io", "username": "robot", "passwordFile": "\.\.\."\} in upstreams/);
+  assert.ok(!quay.includes('hunter2'), quay);
 });
 
 test('a bad value in a Distribution config.yml is named by its Distribution key too', () => {
