@@ -118,8 +118,17 @@ describe('keyport whoami', () => {
   live('prints the namespaces of the user logged in with --password-stdin', async () => {
     const r = cli(['-u', alice.name, '--password-stdin'], {}, `${alice.password}\n`);
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^user       ${alice.name} \\(id ${alice.id}, domain default\\)$`, 'm'));
     assert.match(r.stdout, new RegExp(`^namespace  ${alice.name}/$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^${alice.name}/\\s+personal\\s+pull,push,delete\\s*$`, 'm'));
     assert.match(r.stdout, new RegExp(`^${project}/\\s+project\\s+pull,push,delete\\s+.*member`, 'm'));
+    assert.match(r.stdout, /^public\/\s+anonymous\s+pull\s*$/m);
+  });
+
+  live('an admin is told so on the command line too', async () => {
+    const r = cli(['-u', root.name, '--password-stdin'], {}, `${root.password}\n`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^user       ${root.name} \\(id ${root.id}, domain default\\), registry admin$`, 'm'));
   });
 
   live('--json with KEYPORT_USERNAME and KEYPORT_PASSWORD', async () => {
