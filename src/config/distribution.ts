@@ -23,6 +23,8 @@ interface Translation {
   out: Settings;
   warnings: string[];
   errors: string[];
+  /** Keyport key → the Distribution key it came from, so a bad value is reported under the name the file uses. */
+  origins: Record<string, string>;
 }
 
 /** What becomes of one Distribution key (a leaf, or a whole subtree with `whole`). */
@@ -128,6 +130,30 @@ function endpoints(v: unknown, t: Translation, key: string): void {
     return e;
   });
   put(t.out, 'notifications.endpoints', out);
+}
+
+/**
+ * Distribution's pull-through mode mirrors a whole registry at the root (`library/busybox`
+ * fetched as it is), which Keyport's per-namespace cache cannot be: every repository here
+ * lies in a namespace the policy decides on. So the section is refused, with the
+ * `upstreams` entry that caches the same registry under a namespace of its own.
+ */
+function proxy(v: unknown, t: Translation, key: string): void {
+  const p = (v ?? {}) as Settings;
+  const url = typeof p.remoteurl === 'string' ? p.remoteurl : '';
+  let host = '';
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    /* no usable remoteurl: the generic advice below */
+  }
+  const namespace = /(^|\.)docker\.io$/.test(host) ? 'dockerhub' : (host.split('.').find((l) => /^[a-z0-9]+$/.test(l) && l !== 'registry') ?? 'mirror');
+  const entry = url
+    ? `{"namespace": "${namespace}", "url": "${url}"${p.username !== undefined ? `, "username": ${JSON.stringify(String(p.username))}, "passwordFile": "..."` : ''}}`
+    : '{"namespace": "...", "url": "..."}';
+  t.errors.push(
+    `${key}: Keyport caches per namespace, not as a whole registry: put ${entry} in upstreams and pull ${namespace}/<repository> instead of <repository> (see "Pull-through cache" in the README)`,
+  );
 }
 
 const harmless = (why: string): Rule => ({ warn: why, whole: true });
@@ -268,7 +294,7 @@ const RULES: Record<string, Rule> = {
   'storage.s3.sessiontoken': refused('give temporary credentials through AWS_SESSION_TOKEN'),
 
   middleware: refused('storage middleware (CloudFront, redirects) is not supported'),
-  proxy: refused('Keyport caches per namespace, not as a whole registry: map a namespace to the upstream in upstreams (see "Pull-through cache" in the README)'),
+  proxy: { apply: proxy, whole: true },
   redis: harmless('Keyport uses no Redis cache'),
   reporting: harmless('Bugsnag and New Relic reporting are not supported; use the metrics endpoint'),
   validation: harmless('Keyport checks every manifest\'s references and sizes'),
@@ -279,8 +305,8 @@ const RULES: Record<string, Rule> = {
 const DRIVERS: Record<string, string | null> = { filesystem: 'filesystem', inmemory: 'memory', swift: 'swift', s3: 's3', azure: null, gcs: null, oss: null };
 
 /** Translates a Distribution config; throws ConfigError naming every key Keyport refuses. */
-export function fromDistribution(doc: Settings, file: string): { settings: Settings; warnings: string[] } {
-  const t: Translation = { out: {}, warnings: [], errors: [] };
+export function fromDistribution(doc: Settings, file: string): { settings: Settings; warnings: string[]; origins: Record<string, string> } {
+  const t: Translation = { out: {}, warnings: [], errors: [], origins: {} };
   const storage = (doc.storage ?? {}) as Settings;
   const drivers = Object.keys(storage).filter((k) => k in DRIVERS);
   if (drivers.length > 1) t.errors.push(`storage: one driver only, found ${drivers.join(', ')}`);
@@ -309,12 +335,18 @@ export function fromDistribution(doc: Settings, file: string): { settings: Setti
       `config file ${file} (a Docker Distribution configuration) has settings Keyport does not support:\n${t.errors.map((e) => `  - ${e}`).join('\n')}\nSee "Moving from Docker Distribution" in the README.`,
     );
   }
-  return { settings: t.out, warnings: t.warnings.map((w) => `config file ${file}: ${w}`) };
+  return { settings: t.out, warnings: t.warnings.map((w) => `config file ${file}: ${w}`), origins: t.origins };
 }
 
 function handle(rule: Rule, value: unknown, key: string, t: Translation): void {
-  if ('set' in rule) put(t.out, rule.set, rule.map ? rule.map(value, t, key) : value);
-  else if ('apply' in rule) rule.apply(value, t, key);
+  if ('set' in rule) {
+    put(t.out, rule.set, rule.map ? rule.map(value, t, key) : value);
+    t.origins[rule.set] = key;
+  } else if ('apply' in rule) {
+    rule.apply(value, t, key);
+    // A whole subtree copied under the same name (notifications.endpoints) is checked by Keyport's setting.
+    if ('whole' in rule && rule.whole) t.origins[key] = key;
+  }
   else if ('warn' in rule) t.warnings.push(`${key} is ignored: ${rule.warn}`);
   else t.errors.push(`${key}: ${rule.error}`);
 }

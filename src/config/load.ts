@@ -61,6 +61,8 @@ export function loadConfigWithWarnings(opts: LoadOptions = {}): { config: Config
   const unknown = unknownVariables(env);
   if (unknown.length) throw new ConfigError(`invalid configuration: ${unknown.join('\n')}`);
   const warnings: string[] = [];
+  // Settings a Distribution config.yml gave, with the key and file they came from.
+  const origins = new Map<string, string>();
   let conf: ReturnType<typeof createConfig>;
   try {
     conf = createConfig(env);
@@ -69,6 +71,7 @@ export function loadConfigWithWarnings(opts: LoadOptions = {}): { config: Config
       if (isDistributionConfig(doc)) {
         const translated = fromDistribution(doc as Record<string, unknown>, f);
         warnings.push(...translated.warnings);
+        for (const [key, from] of Object.entries(translated.origins)) origins.set(key, `${from} in ${f}`);
         doc = translated.settings;
       }
       conf.load(doc as object);
@@ -76,7 +79,7 @@ export function loadConfigWithWarnings(opts: LoadOptions = {}): { config: Config
     conf.validate({ allowed: 'strict' });
   } catch (e) {
     if (e instanceof ConfigError) throw e;
-    throw new ConfigError(`invalid configuration: ${explain((e as Error).message, env)}`);
+    throw new ConfigError(`invalid configuration: ${explain((e as Error).message, env, origins)}`);
   }
   const shape = conf.getProperties() as ConfigShape;
   return { config: finish(shape), warnings };
@@ -106,9 +109,10 @@ function readConfigFile(f: string): unknown {
 
 /**
  * Makes convict's "key: problem" lines say which variable set the key and to what (a
- * secret's value is never shown), and suggests the closest key for an undeclared one.
+ * secret's value is never shown), or which Distribution key gave it, and suggests the
+ * closest key for an undeclared one.
  */
-function explain(message: string, env: NodeJS.ProcessEnv): string {
+function explain(message: string, env: NodeJS.ProcessEnv, origins: ReadonlyMap<string, string>): string {
   return message
     .split('\n')
     .map((line) => {
@@ -123,8 +127,10 @@ function explain(message: string, env: NodeJS.ProcessEnv): string {
       if (!setting) return line;
       const fromEnv = env[setting.env] !== undefined;
       const shown = setting.sensitive ? '(hidden)' : fromEnv ? env[setting.env] : undefined;
-      const where = fromEnv ? `${setting.env}=${shown}` : setting.env;
-      const got = !fromEnv && m[3] !== undefined && !setting.sensitive ? `, got ${m[3]}` : '';
+      const origin = !fromEnv ? origins.get(m[1]!) : undefined;
+      const where = fromEnv ? `${setting.env}=${shown}` : origin ? `${setting.env}; ${origin}` : setting.env;
+      // Some formats name the value themselves ("must be true or false, got ..."); say it once.
+      const got = !fromEnv && m[3] !== undefined && !setting.sensitive && !/, got /.test(m[2]!) ? `, got ${m[3]}` : '';
       return `${m[1]} (${where}): ${m[2]}${got}`;
     })
     .join('\n');

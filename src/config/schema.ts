@@ -369,7 +369,7 @@ export const schema = {
     gc: {
       interval: {
         doc: 'Seconds between scheduled online garbage collections inside the registry; 0: off (run `keyport gc` instead). Instances sharing a store take turns through a lease in the store.',
-        format: 'nat',
+        format: 'seconds',
         default: 0,
         env: 'KEYPORT_STORAGE_GC_INTERVAL',
       },
@@ -381,19 +381,19 @@ export const schema = {
       },
       grace: {
         doc: 'Seconds a blob, link or manifest written before a GC starts stays safe from it, so pushes in progress keep their layers.',
-        format: 'nat',
+        format: 'seconds',
         default: 3600,
         env: 'KEYPORT_STORAGE_GC_GRACE',
       },
       claimWindow: {
         doc: 'Seconds a manifest push\'s claim on the blobs it references keeps them from any GC, so a push racing a sweep keeps its blobs. Must be the same on every instance and well above the longest manifest PUT plus clock differences between hosts.',
-        format: 'positive-int',
+        format: 'positive-seconds',
         default: 900,
         env: 'KEYPORT_STORAGE_GC_CLAIM_WINDOW',
       },
       leaseTtl: {
         doc: 'Seconds the GC lease lasts without a heartbeat: how long a killed GC blocks the next one.',
-        format: 'positive-int',
+        format: 'positive-seconds',
         default: 60,
         env: 'KEYPORT_STORAGE_GC_LEASE_TTL',
       },

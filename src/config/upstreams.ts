@@ -1,4 +1,5 @@
 import { isValidRepositoryName } from '../oci/reference.js';
+import { toUnit } from './duration.js';
 import { addJsonListFormat } from './formats.js';
 
 /**
@@ -19,8 +20,8 @@ export interface UpstreamInput {
   passwordFile?: string;
   caFile?: string;
   insecure?: boolean;
-  /** Seconds a cached tag is served before it is checked against the upstream again. */
-  tagTtl?: number;
+  /** How long a cached tag is served before it is checked against the upstream again: a duration ("5m") or seconds. */
+  tagTtl?: number | string;
   /**
    * Who may pull: empty (the default) is every authenticated user; otherwise a list of
    * project namespaces ("demo": any role there) or "project:role" pairs ("demo:reader").
@@ -85,8 +86,9 @@ export function checkUpstreams(value: unknown): void {
     if (u.username !== undefined && u.password === undefined && u.passwordFile === undefined) throw new Error(`${named}: username ${JSON.stringify(u.username)} needs a password or passwordFile`);
     if (u.caFile !== undefined && typeof u.caFile !== 'string') throw new Error(`${named}: caFile must be a path`);
     if (u.insecure !== undefined && typeof u.insecure !== 'boolean') throw new Error(`${named}: insecure must be true or false`);
-    if (u.tagTtl !== undefined && (typeof u.tagTtl !== 'number' || !Number.isInteger(u.tagTtl) || u.tagTtl < 0)) {
-      throw new Error(`${named}: tagTtl must be a whole number of seconds (0 or more), got ${JSON.stringify(u.tagTtl)}`);
+    const ttl = toUnit(u.tagTtl, 's');
+    if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0)) {
+      throw new Error(`${named}: tagTtl must be a duration such as 30s, 5m, 1h or a whole number of seconds (0 or more), got ${JSON.stringify(u.tagTtl)}`);
     }
     if (u.pull !== undefined) {
       if (!Array.isArray(u.pull) || u.pull.some((p) => typeof p !== 'string')) throw new Error(`${named}: pull must be a list of strings`);
@@ -97,10 +99,15 @@ export function checkUpstreams(value: unknown): void {
 }
 
 /** An upstream with every field filled in. */
-export type Upstream = Required<Omit<UpstreamInput, 'username' | 'password' | 'passwordFile'>> & Pick<UpstreamInput, 'username' | 'password' | 'passwordFile'>;
+export type Upstream = Required<Omit<UpstreamInput, 'username' | 'password' | 'passwordFile' | 'tagTtl'>> &
+  Pick<UpstreamInput, 'username' | 'password' | 'passwordFile'> & {
+    /** Seconds. */
+    tagTtl: number;
+  };
 
 export function resolveUpstream(u: UpstreamInput): Upstream {
-  return { ...UPSTREAM_DEFAULTS, ...u, pull: [...(u.pull ?? [])] };
+  const tagTtl = u.tagTtl === undefined ? UPSTREAM_DEFAULTS.tagTtl : (toUnit(u.tagTtl, 's') as number);
+  return { ...UPSTREAM_DEFAULTS, ...u, tagTtl, pull: [...(u.pull ?? [])] };
 }
 
 /** The upstream whose namespace holds the repository, and the repository's name there. */

@@ -118,8 +118,17 @@ describe('keyport whoami', () => {
   live('prints the namespaces of the user logged in with --password-stdin', async () => {
     const r = cli(['-u', alice.name, '--password-stdin'], {}, `${alice.password}\n`);
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^user       ${alice.name} \\(id ${alice.id}, domain default\\)$`, 'm'));
     assert.match(r.stdout, new RegExp(`^namespace  ${alice.name}/$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^${alice.name}/\\s+personal\\s+pull,push,delete\\s*$`, 'm'));
     assert.match(r.stdout, new RegExp(`^${project}/\\s+project\\s+pull,push,delete\\s+.*member`, 'm'));
+    assert.match(r.stdout, /^public\/\s+anonymous\s+pull\s*$/m);
+  });
+
+  live('an admin is told so on the command line too', async () => {
+    const r = cli(['-u', root.name, '--password-stdin'], {}, `${root.password}\n`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^user       ${root.name} \\(id ${root.id}, domain default\\), registry admin$`, 'm'));
   });
 
   live('--json with KEYPORT_USERNAME and KEYPORT_PASSWORD', async () => {
@@ -190,7 +199,7 @@ describe('anonymous pulls (KEYPORT_ANONYMOUS_NAMESPACES=public)', () => {
     assert.notEqual(other.code, 0, "anonymous pull of a user's repository refused");
   });
 
-  live('docker pulls public/ without a login', async () => {
+  live('docker pulls public/ without a login; docker pushing there without one is refused', async () => {
     // A real image (the others here are random bytes), pushed by an admin.
     const ref = `127.0.0.1:${kp!.registryPort}/public/hello:1`;
     const img = makeTestImage(tempDir('anon-docker-img'), ref);
@@ -200,7 +209,18 @@ describe('anonymous pulls (KEYPORT_ANONYMOUS_NAMESPACES=public)', () => {
     const r = d.run(['pull', ref]);
     assert.equal(r.code, 0, r.out);
     assert.equal(d.configJson().auths, undefined, 'no login was stored or needed');
-    d.run(['rmi', ref]);
+    // The anonymous token grants pull only, so the registry refuses the upload.
+    const mine = `127.0.0.1:${kp!.registryPort}/public/docker-anon:1`;
+    assert.equal(d.run(['tag', ref, mine]).code, 0);
+    const push = d.run(['push', mine]);
+    assert.notEqual(push.code, 0, `anonymous docker push refused: ${push.out}`);
+    assert.match(push.out, /unauthorized|denied|authentication required/i);
+    const stored = await request(`${kp!.registryUrl}/v2/public/docker-anon/tags/list`, {
+      ca: kp!.ca,
+      headers: { authorization: `Bearer ${await tokenFor(root, ['repository:public/docker-anon:pull'])}` },
+    });
+    assert.equal(stored.status, 404, 'nothing was stored');
+    d.run(['rmi', ref, mine]);
   });
 
   live('without anonymous namespaces, a token request without credentials is 401', async () => {

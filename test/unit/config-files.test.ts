@@ -10,6 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseDurationMs } from '../../src/config/duration.js';
 import { ConfigError, loadConfig, loadConfigWithWarnings } from '../../src/config/load.js';
+import { settings } from '../../src/config/reference.js';
 import { tempDir } from '../helpers/keyport.js';
 
 const noFiles = tempDir('config-empty');
@@ -52,6 +53,23 @@ test('durations: Go notation or a bare number in the documented unit', () => {
   assert.equal(y.keystone.timeout, 1500);
 });
 
+// Every setting documented in seconds or milliseconds, found from the reference the README
+// is made of, so a duration setting added later cannot miss the units.
+test('every duration setting takes units (2m) and a bare number in its documented unit', () => {
+  const value = (c: unknown, key: string) => key.split('.').reduce((o, k) => (o as Record<string, unknown>)[k], c);
+  const durations = settings().filter((s) => /\b(seconds|milliseconds)\b/i.test(s.doc));
+  assert.ok(durations.length >= 15, `found ${durations.length}`);
+  for (const s of durations) {
+    const bare = /\bmilliseconds\b/i.test(s.doc) ? '120000' : '120';
+    const withUnit = loadConfig({ configDir: noFiles, env: { [s.env]: '2m' } });
+    const plain = loadConfig({ configDir: noFiles, env: { [s.env]: bare } });
+    assert.equal(value(withUnit, s.key), Number(bare), `${s.env}=2m`);
+    assert.equal(value(plain, s.key), Number(bare), `${s.env}=${bare}`);
+  }
+  const gc = loadConfig({ configDir: noFiles, env: {}, file: file('gc.yml', 'storage:\n  gc:\n    interval: 6h\n    grace: 1h30m\n    claimWindow: 15m\n    leaseTtl: 1m\n') });
+  assert.deepEqual([gc.storage.gc.interval, gc.storage.gc.grace, gc.storage.gc.claimWindow, gc.storage.gc.leaseTtl], [21600, 5400, 900, 60]);
+});
+
 // Each bad setting: the message names the key, the variable with its value, and what is expected.
 const BAD: Array<[string, Record<string, string>, RegExp]> = [
   ['a port that is not a number', { KEYPORT_TOKEN_PORT: 'abc' }, /token\.port \(KEYPORT_TOKEN_PORT=abc\): must be a TCP port number \(0-65535\)/],
@@ -91,6 +109,12 @@ test('config files: a bad value names the key, its variable and the value found'
   assert.match(refused({}, file('broken.yml', 'token:\n  port: [1\n')), /config file .*broken\.yml is not valid YAML/);
   assert.match(refused({}, file('list.yml', '- a\n- b\n')), /must hold a mapping of settings, not a list/);
   assert.match(refused({}, file('broken.json', '{"token": ')), /is not valid JSON/);
+  // Formats that name the value themselves: it is named once.
+  const flag = refused({}, file('flag.yml', 'registry:\n  deleteEnabled: maybe\n'));
+  assert.match(flag, /registry\.deleteEnabled \(KEYPORT_DELETE_ENABLED\): must be true or false, got "maybe"$/m);
+  assert.equal(flag.match(/got/g)?.length, 1, flag);
+  const url = refused({}, file('url.yml', 'keystone:\n  url: keystone:5000\n'));
+  assert.equal(url.match(/got/g)?.length, 1, url);
 });
 
 test('YAML and JSON files give the same configuration', () => {
@@ -214,13 +238,27 @@ frobnicate: true
     'http.tls.key:',
     'http.tls.clientcas:',
     'auth.htpasswd:',
-    'proxy:',
+    'proxy: Keyport caches per namespace, not as a whole registry: put {"namespace": "dockerhub", "url": "https://registry-1.docker.io"} in upstreams and pull dockerhub/<repository> instead of <repository>',
     'middleware:',
     'frobnicate: not supported by Keyport',
   ]) {
     assert.ok(m.includes(`  - ${key}`), `names ${key}:\n${m}`);
   }
   assert.match(m, /a Docker Distribution configuration/);
+  // A mirror with a login: the suggested entry names the user, never the password.
+  const quay = refused({}, file('quay.yml', 'version: 0.1\nproxy:\n  remoteurl: https://quay.io\n  username: robot\n  password: hunter2\n'));
+  assert.match(quay, /proxy: .*put \{"namespace": "quay", "url": "https:\/\/quay\.io", "username": "robot", "passwordFile": "\.\.\."\} in upstreams/);
+  assert.ok(!quay.includes('hunter2'), quay);
+});
+
+test('a bad value in a Distribution config.yml is named by its Distribution key too', () => {
+  const yml = file('values.yml', 'version: 0.1\nstorage:\n  delete:\n    enabled: maybe\n  maintenance:\n    uploadpurging:\n      age: 3 days\nhealth:\n  storagedriver:\n    interval: 10 s\n');
+  const m = refused({}, yml);
+  assert.match(m, new RegExp(`registry\\.deleteEnabled \\(KEYPORT_DELETE_ENABLED; storage\\.delete\\.enabled in ${yml.replace(/[.]/g, '\\.')}\\): must be true or false, got "maybe"`));
+  assert.match(m, /registry\.uploadPurging\.age \(KEYPORT_UPLOAD_PURGING_AGE; storage\.maintenance\.uploadpurging\.age in .*\): must be a duration/);
+  assert.match(m, /storage\.health\.interval \(KEYPORT_STORAGE_HEALTH_INTERVAL; health\.storagedriver\.interval in .*\): must be a duration/);
+  // Set by the variable, the variable is what to fix.
+  assert.match(refused({ KEYPORT_DELETE_ENABLED: 'nope' }, yml), /registry\.deleteEnabled \(KEYPORT_DELETE_ENABLED=nope\): must be true or false/);
 });
 
 test('Distribution durations reach Keyport duration settings; swift and s3 keys map', () => {

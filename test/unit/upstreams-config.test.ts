@@ -37,6 +37,16 @@ test('off by default; the variable holds the same list as JSON', () => {
   assert.equal(upstreamFor([u!], 'hub'), undefined, 'the namespace itself names no upstream repository');
 });
 
+test('tagTtl takes a duration with units, or seconds', () => {
+  const list = upstreams([
+    { namespace: 'a', url: 'https://a.example', tagTtl: '5m' },
+    { namespace: 'b', url: 'https://b.example', tagTtl: '1h30m' },
+    { namespace: 'c', url: 'https://c.example', tagTtl: 90 },
+    { namespace: 'd', url: 'https://d.example', tagTtl: '0' },
+  ]).map(resolveUpstream);
+  assert.deepEqual(list.map((u) => u.tagTtl), [300, 5400, 90, 0]);
+});
+
 test('a bad upstream stops start-up with the entry and field named', () => {
   const bad: Array<[unknown, RegExp]> = [
     [5, /must be a list of upstreams/],
@@ -48,7 +58,8 @@ test('a bad upstream stops start-up with the entry and field named', () => {
     [[{ namespace: 'hub', url: 'https://x' }, { namespace: 'hub', url: 'https://y' }], /upstream 1: the namespace hub is used twice/],
     [[{ namespace: 'mirror', url: 'https://x' }, { namespace: 'mirror/quay', url: 'https://y' }], /upstream 1: the namespace mirror\/quay and the namespace mirror lie inside one another/],
     [[{ namespace: 'hub', url: 'https://x', tagttl: 5 }], /upstream 0: unknown key tagttl/],
-    [[{ namespace: 'hub', url: 'https://x', tagTtl: -1 }], /tagTtl must be a whole number of seconds/],
+    [[{ namespace: 'hub', url: 'https://x', tagTtl: -1 }], /tagTtl must be a duration such as 30s, 5m, 1h or a whole number of seconds/],
+    [[{ namespace: 'hub', url: 'https://x', tagTtl: '5 minutes' }], /tagTtl must be a duration .* got "5 minutes"/],
     [[{ namespace: 'hub', url: 'https://x', password: 'p' }], /a password needs a username/],
     [[{ namespace: 'hub', url: 'https://x', username: 'u' }], /username "u" needs a password or passwordFile/],
     [[{ namespace: 'hub', url: 'https://x', username: 'u', password: 'p', passwordFile: '/f' }], /password or passwordFile, not both/],
