@@ -7,7 +7,8 @@
  *   npm run bench:token        (as root on a fresh machine: installs what it needs)
  * Env: BENCH_SECONDS (default 10), BENCH_DIR (default /tmp/keyport-bench).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import https from 'node:https';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,37 @@ try {
   for (const c of [1, 8, 32]) {
     const r = wrk(`${warm.tokenUrl}/token?service=${warm.service}&scope=${scope}`, { connections: c, seconds, headers });
     rows.push([`warm, ${c} client${c > 1 ? 's' : ''}`, r.rps, r.p50ms, r.p99ms, r.errors]);
+  }
+  // The same bytes from a bare Node.js HTTPS server: the ceiling of the warm rows.
+  const tokenUrl = `${warm.tokenUrl}/token?service=${warm.service}&scope=${scope}`;
+  const sample = await new Promise<Buffer>((resolve, reject) => {
+    https.get(tokenUrl, { ca: warm.ca, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve(Buffer.concat(parts)));
+    }).on('error', reject);
+  });
+  const bodyFile = path.join(benchDir, 'token-response.json');
+  fs.writeFileSync(bodyFile, sample);
+  const barePort = 19_000 + Math.floor(Math.random() * 1000);
+  const workerCount = [...new Set(warm.logLines().filter((l) => l.msg === 'token server listening').map((l) => l.pid as number))].length;
+  const bare = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'bare-https.ts')], {
+    env: { ...process.env, BARE_PORT: String(barePort), BARE_CERT: path.join(warm.certsDir, 'server.crt'), BARE_KEY: path.join(warm.certsDir, 'server.key'), BARE_BODY: bodyFile, BARE_WORKERS: String(workerCount) },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bare HTTPS server did not start')), 20_000);
+      bare.on('message', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      bare.on('exit', (c) => reject(new Error(`bare HTTPS server exited ${c}`)));
+    });
+    const b = wrk(`https://127.0.0.1:${barePort}/token`, { connections: 8, seconds, headers });
+    rows.push([`bare Node.js HTTPS, same bytes, ${workerCount} worker(s), 8 clients`, b.rps, b.p50ms, b.p99ms, b.errors]);
+  } finally {
+    bare.kill('SIGTERM');
   }
   const lua = path.join(benchDir, 'keystone-auth.lua');
   const body = JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: user.name, domain: { id: 'default' }, password: user.password } } } } });

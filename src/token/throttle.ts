@@ -94,8 +94,13 @@ export class LoginThrottle {
 
   recordSuccess(user: string, address: string): void {
     const key = this.key(user, address);
+    // A success only clears failures, so with none known here there is nothing to tell:
+    // every failure is applied in every worker before its refusal is answered, so one
+    // this worker has not seen yet is concurrent with this success and may be ordered
+    // after it. This keeps the warm path (a cached login) free of IPC and memcached.
+    if (!this.failures.has(key) && !this.sharedSeen.has(key)) return;
     // memcached is told only when a failure is known of (this host's, or one it read).
-    if (this.shared && (this.failures.has(key) || this.sharedSeen.has(key))) {
+    if (this.shared) {
       this.sharedSeen.delete(key);
       void this.shared.clear(user, address);
     }

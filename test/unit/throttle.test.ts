@@ -23,3 +23,20 @@ test('throttle: a success clears the count', () => {
   t.recordFailure('alice', 'a');
   assert.equal(t.retryAfter('alice', 'a'), 0);
 });
+
+test('throttle: a success tells the other workers only when there is a failure to clear', async () => {
+  const told: string[] = [];
+  const t = new LoginThrottle(3, 60_000);
+  t.connect({ failure: async (user) => void told.push(`failure ${user}`), success: (user) => void told.push(`success ${user}`) });
+  t.recordSuccess('alice', 'a');
+  assert.deepEqual(told, [], 'a login without failures sends nothing');
+  await t.recordFailure('alice', 'a');
+  t.recordSuccess('alice', 'a');
+  assert.deepEqual(told, ['failure alice', 'success alice']);
+  t.recordSuccess('alice', 'a');
+  assert.deepEqual(told, ['failure alice', 'success alice'], 'once cleared, nothing more to tell');
+  // A failure counted by another worker reaches this one through apply(): its success then clears it everywhere.
+  t.apply({ kind: 'failure', user: 'bob', address: 'b', at: Date.now() });
+  t.recordSuccess('bob', 'b');
+  assert.deepEqual(told.slice(2), ['success bob']);
+});
