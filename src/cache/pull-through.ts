@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { PassThrough, type Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { Request, Response } from 'express';
 import { resolveUpstream, upstreamFor, type Upstream, type UpstreamInput } from '../config/upstreams.js';
 import type { Logger } from '../log/logger.js';
@@ -47,8 +47,15 @@ const WRITES: Partial<Record<Route['kind'], ReadonlySet<string>>> = {
 };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
-/** Bytes a side of a streamed fetch (client or store) may have queued before the upstream is paused. */
+/** Bytes the client of a streamed fetch may have queued before the upstream is paused. */
 const QUEUED_MAX = 4 * 1024 * 1024;
+/**
+ * Pieces queued for the store that pause the upstream, and the level that resumes it.
+ * Counted in pieces: a TLS socket hands its reads over in pieces of at most 16 KiB, so
+ * at most 8 MiB wait.
+ */
+const STORE_HIGH = 512;
+const STORE_LOW = 128;
 
 /**
  * The pull-through cache: reads in a namespace mapped to an upstream registry are
@@ -327,16 +334,46 @@ export class PullThroughCache {
     this.asked(m, 'blob');
     const { stream, size } = await m.client.getBlob(m.remote, digest.value);
     const id = await this.uploads.start(name);
-    const sink = new PassThrough({ highWaterMark: 1 << 20 });
+    const hash = crypto.createHash(digest.algorithm);
+    // The upstream is paused while any side holds it (see hold/release below).
+    let holds = 0;
+    const hold = () => {
+      if (holds++ === 0) stream.pause();
+    };
+    const release = () => {
+      if (--holds === 0) stream.resume();
+    };
+    // The store's side: a queue the upload reads at its own pace. The upstream is held
+    // when the queue passes STORE_HIGH and released once the upload has read it down to
+    // STORE_LOW (the stream's highWaterMark, below which it calls read()), so the upload
+    // still has MiBs to write while the upstream gets going again, instead of idling
+    // after every pause. In object mode a read takes one piece as it came; a byte-mode
+    // stream would copy everything queued into one new buffer on every read.
+    let heldForStore = false;
+    const releaseStore = () => {
+      if (!heldForStore) return;
+      heldForStore = false;
+      release();
+    };
+    const sink = new Readable({ objectMode: true, highWaterMark: STORE_LOW, read: releaseStore });
     // The upload reports a destroyed sink through its promise; the upload may not be
     // reading yet (it opens its session first), so the stream's own error event must
     // not go unheard.
     sink.on('error', () => undefined);
     let storeError: unknown;
-    const stored = this.uploads.finish(name, id, digest, sink, size !== undefined && Number.isSafeInteger(size) ? { length: size } : {}).catch((e) => {
-      storeError = e;
-    });
+    const stored = this.uploads
+      .finish(name, id, digest, sink, {
+        ...(size !== undefined && Number.isSafeInteger(size) ? { length: size } : {}),
+        // The bytes are hashed here anyway; the upload checks its digest with this hash.
+        ...(digest.algorithm === 'sha256' ? { sha256: hash } : {}),
+      })
+      .catch((e) => {
+        storeError = e;
+      })
+      // An upload that gave up reads no more: it must not keep the upstream held.
+      .finally(releaseStore);
     let client = res;
+    let heldForClient = false;
     if (client) {
       client.setHeader('Content-Type', 'application/octet-stream');
       client.setHeader('Docker-Content-Digest', digest.value);
@@ -346,7 +383,6 @@ export class PullThroughCache {
       client.status(200);
       client.once('close', () => (client = undefined));
     }
-    const hash = crypto.createHash(digest.algorithm);
     // The client gets each chunk once the next one arrived; the last one only after the
     // digest checked out, so a client is never handed a complete blob that is not what
     // its digest names.
@@ -357,17 +393,24 @@ export class PullThroughCache {
       await new Promise<void>((resolve, reject) => {
         stream.on('data', (chunk: Buffer) => {
           hash.update(chunk);
-          if (storeError === undefined) sink.write(chunk);
+          if (storeError === undefined) {
+            sink.push(chunk);
+            if (!heldForStore && sink.readableLength > STORE_HIGH) {
+              heldForStore = true;
+              hold();
+            }
+          }
           if (client && held) client.write(held);
           held = chunk;
-          // Pause the upstream only when a side has a few MiB queued: waiting for every
-          // piece to drain costs an event-loop turn each and caps the transfer.
-          const waits: Array<Promise<unknown>> = [];
-          if (storeError === undefined && sink.writableLength > QUEUED_MAX) waits.push(drained(sink, stored));
-          if (client && client.writableLength > QUEUED_MAX) waits.push(drained(client));
-          if (waits.length) {
-            stream.pause();
-            void Promise.all(waits).then(() => stream.resume());
+          // Held only when the client has a few MiB queued: waiting for every piece to
+          // drain costs an event-loop turn each and caps the transfer.
+          if (client && !heldForClient && client.writableLength > QUEUED_MAX) {
+            heldForClient = true;
+            hold();
+            void drained(client).then(() => {
+              heldForClient = false;
+              release();
+            });
           }
         });
         stream.once('end', resolve);
@@ -380,7 +423,8 @@ export class PullThroughCache {
       await stored;
       throw new UpstreamUnavailableError(m.upstream.url, `the transfer of ${digest.value} broke off: ${(e as Error).message}`);
     }
-    const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+    // copy(): the upload still reads this hash to check the digest before its commit.
+    const actual = `${digest.algorithm}:${hash.copy().digest('hex')}`;
     if (actual !== digest.value) {
       const e = new UpstreamDigestError(m.upstream.url, digest.value, actual);
       sink.destroy(e);
@@ -388,7 +432,7 @@ export class PullThroughCache {
       ctx.log.error({ upstream: m.upstream.url, repository: name, digest: digest.value, actual }, 'upstream sent a blob that does not match its digest; nothing was stored');
       throw e;
     }
-    sink.end();
+    sink.push(null);
     client?.end(held);
     await stored;
     if (storeError !== undefined) {
@@ -401,8 +445,8 @@ export class PullThroughCache {
   }
 }
 
-/** Resolves when the stream wants more, or is gone (or, for the store, its upload ended). */
-function drained(stream: Writable, ended?: Promise<unknown>): Promise<unknown> {
+/** Resolves when the stream wants more, or is gone. */
+function drained(stream: Writable): Promise<unknown> {
   return new Promise<void>((resolve) => {
     const done = () => {
       stream.off('drain', done);
@@ -411,6 +455,5 @@ function drained(stream: Writable, ended?: Promise<unknown>): Promise<unknown> {
     };
     stream.once('drain', done);
     stream.once('close', done);
-    ended?.then(done, done);
   });
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -57,6 +58,9 @@ interface Stub {
   /** A 3 MiB blob of bad/app that the stub serves with its last byte changed. */
   bigDigest: string;
   bigSize: number;
+  /** A 24 MiB blob of slow/app, served in two halves a moment apart. */
+  slowDigest: string;
+  slowSize: number;
   requests: string[];
   close(): Promise<void>;
 }
@@ -65,7 +69,8 @@ const sha = (b: Buffer | string) => `sha256:${crypto.createHash('sha256').update
 
 /**
  * An upstream that misbehaves on purpose: `bad/app` names a layer and then serves
- * other bytes of the same length for it; `broken/app` answers 500; `busy/app` 429.
+ * other bytes of the same length for it; `broken/app` answers 500; `busy/app` 429;
+ * `slow/app` serves a good blob with a pause halfway, so a client can leave mid-transfer.
  */
 async function startStub(): Promise<Stub> {
   const good = Buffer.from('the layer the manifest names\n'.repeat(100));
@@ -82,6 +87,7 @@ async function startStub(): Promise<Stub> {
   const bigGood = crypto.randomBytes(3 * 1024 * 1024);
   const bigEvil = Buffer.from(bigGood);
   bigEvil[bigEvil.length - 1] = bigEvil[bigEvil.length - 1]! ^ 0xff;
+  const slow = crypto.randomBytes(24 * 1024 * 1024);
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
@@ -92,6 +98,13 @@ async function startStub(): Promise<Stub> {
     }
     if (url === `/v2/bad/app/blobs/${sha(good)}`) return res.writeHead(200, { 'content-length': evil.length }).end(req.method === 'HEAD' ? undefined : evil);
     if (url === `/v2/bad/app/blobs/${sha(bigGood)}`) return res.writeHead(200, { 'content-length': bigEvil.length }).end(req.method === 'HEAD' ? undefined : bigEvil);
+    if (url === `/v2/slow/app/blobs/${sha(slow)}`) {
+      res.writeHead(200, { 'content-length': slow.length });
+      if (req.method === 'HEAD') return res.end();
+      res.write(slow.subarray(0, slow.length / 2));
+      setTimeout(() => res.end(slow.subarray(slow.length / 2)), 500);
+      return;
+    }
     if (url.startsWith('/v2/broken/')) return res.writeHead(500, { 'content-type': 'text/plain' }).end('internal trouble');
     if (url.startsWith('/v2/busy/')) return res.writeHead(429, { 'retry-after': '17', 'content-type': 'application/json' }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN","message":"no such repository"}]}');
@@ -101,6 +114,8 @@ async function startStub(): Promise<Stub> {
     port: (server.address() as AddressInfo).port,
     bigDigest: sha(bigGood),
     bigSize: bigGood.length,
+    slowDigest: sha(slow),
+    slowSize: slow.length,
     requests,
     close: () =>
       new Promise<void>((resolve) => {
@@ -361,6 +376,31 @@ describe('pull-through cache', () => {
     assert.equal(fs.existsSync(bigStored), false, 'the bad bytes were not committed');
     const uploads = path.join(kp.dir, 'data', 'docker', 'registry', 'v2', 'repositories', 'stub', 'bad', 'app', '_uploads');
     assert.deepEqual(fs.existsSync(uploads) ? fs.readdirSync(uploads) : [], [], 'and no upload session is left holding them');
+  });
+
+  it('a client that leaves mid-transfer does not stop the fetch: the whole blob is stored once its digest checked out', async (t) => {
+    if (!ready) return t.skip('services unavailable');
+    const digest = stub.slowDigest;
+    const token = await minter.mint([{ name: 'stub/slow/app', actions: ['pull'] }], { subject: alice.name });
+    // Takes the first bytes, then hangs up while the upstream is still sending.
+    const got = await new Promise<number>((resolve, reject) => {
+      const req = https.get(`${kp.registryUrl}/v2/stub/slow/app/blobs/${digest}`, { ca: kp.ca, agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
+        res.once('data', (c: Buffer) => {
+          req.destroy();
+          resolve(c.length);
+        });
+      });
+      req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+    });
+    assert.ok(got > 0 && got < stub.slowSize, 'the client left before the end');
+    await kp.waitForLog((l) => l.msg === 'cached a blob from upstream' && l.digest === digest, 15_000);
+    const stored = path.join(kp.dir, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7), 'data');
+    assert.equal(sha(fs.readFileSync(stored)), digest, 'the stored blob is complete and is what its digest names');
+    const again = await pull('stub/slow/app', `blobs/${digest}`);
+    assert.equal(again.status, 200);
+    assert.equal(sha(again.body), digest);
+    assert.equal(stub.requests.filter((r) => r === `GET /v2/slow/app/blobs/${digest}`).length, 1, 'served from the store: the upstream was asked once');
   });
 
   it('podman and docker pull through the cache; docker takes its platform from the cached index', async (t) => {

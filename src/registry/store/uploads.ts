@@ -27,6 +27,18 @@ export interface AppendOptions {
   length?: number;
 }
 
+export interface FinishOptions extends AppendOptions {
+  /**
+   * A SHA-256 the caller keeps of exactly the bytes `body` carries, each chunk added
+   * before it is handed over (the pull-through cache hashes them anyway, to check the
+   * digest before its client gets the last byte). For a whole blob it stands in for the
+   * store's own hash, so the bytes are hashed once; the digest is still checked against
+   * it before anything is committed. The store reads it with copy(): the caller must not
+   * finish it with digest().
+   */
+  sha256?: crypto.Hash;
+}
+
 /**
  * Upload sessions, the one owner of an upload's life: start, append, status, finish,
  * cancel and purge. Everything about a session lives in storage (its data file and
@@ -176,7 +188,7 @@ export class UploadStore {
    * then, so when that request fails the session is cancelled at once with all its
    * bytes: a refused push never keeps the store full.
    */
-  finish(name: string, id: string, digest: Digest, body?: Readable, opts: AppendOptions = {}): Promise<number> {
+  finish(name: string, id: string, digest: Digest, body?: Readable, opts: FinishOptions = {}): Promise<number> {
     return this.exclusive(name, id, async () => {
       const stored = await this.size(name, id);
       const whole = body !== undefined && stored === 0;
@@ -184,15 +196,21 @@ export class UploadStore {
       try {
         const opened = await this.open(name, id, stored, body ? opts : {});
         writer = opened.writer;
+        // The caller's hash can stand for the upload's only when the body is all it holds.
+        const given: HashState | undefined = whole && opts.sha256 ? { hash: opts.sha256, size: 0 } : undefined;
+        const state = given ?? opened.state;
         if (body) {
           try {
-            await this.stream(writer, body, opts, opened.state);
+            await this.stream(writer, body, opts, given ? undefined : state);
           } catch (e) {
             if (!whole) await this.rollBack(name, id, writer);
             throw e;
           }
+          // The hash now covers the last chunk too; without this it would look out of
+          // step, and complete() would re-read the whole upload from storage to hash it.
+          if (state) state.size = writer.size;
         }
-        await this.complete(name, id, digest, writer, opened.state);
+        await this.complete(name, id, digest, writer, state);
         return writer.size;
       } catch (e) {
         // A digest mismatch has cancelled the upload already.
