@@ -212,15 +212,19 @@ export class Collector {
       }
     });
 
-    // Repositories with nothing left in them.
+    // Repositories with nothing left in them. Only their empty directories go, never an
+    // object: a push may start an upload session or link a layer there at any moment
+    // after the check, and a recursive delete would take that with it (the client's
+    // next PATCH would find its upload unknown). On object stores a repository without
+    // objects does not exist, so there is nothing to remove.
     for (const repo of scans) {
       if (repo.revisions.size || repo.tagged.length || repo.layers.size) continue;
       if (await this.hasAnyObject(paths.repository(repo.name))) continue;
       this.entry(report, repo.name);
       report.deleted_repositories++;
-      if (!this.opts.dryRun) {
+      if (!this.opts.dryRun && this.driver.pruneEmpty) {
         this.opts.lease?.check();
-        await ignoreMissing(this.driver.delete(paths.repository(repo.name)));
+        await ignoreMissing(this.driver.pruneEmpty(paths.repository(repo.name)));
       }
     }
     report.duration_s = Math.round((Date.now() - t0) / 10) / 100;

@@ -111,6 +111,7 @@ export function storageMetrics(registry: Registry, healthy?: () => boolean): Sto
         move: (s, d) => timed('move', () => driver.move(s, d)),
         delete: (p) => timed('delete', () => driver.delete(p)),
       };
+      if (driver.pruneEmpty) wrapped.pruneEmpty = (p) => timed('prune_empty', () => driver.pruneEmpty!(p));
       if (driver.redirectURL) wrapped.redirectURL = (p, m) => timed('redirect_url', () => driver.redirectURL!(p, m));
       if (driver.healthCheck) wrapped.healthCheck = () => timed('health_check', () => driver.healthCheck!());
       if (driver.close) wrapped.close = () => driver.close!();

@@ -54,6 +54,14 @@ export interface StorageDriver {
   delete(path: string): Promise<void>;
 
   /**
+   * Removes the directory and every directory below it that holds no object, and never
+   * an object: whatever a racing write creates meanwhile stays, with the directories
+   * that lead to it. Only drivers with real directories have it; on an object store a
+   * prefix without objects does not exist, so there is nothing to remove.
+   */
+  pruneEmpty?(path: string): Promise<void>;
+
+  /**
    * A URL from which a client can fetch the object directly (Swift TempURL, S3
    * presigned URL), or undefined when the driver cannot or is configured not to.
    */

@@ -43,3 +43,20 @@ test('filesystem: a putContent interrupted before its rename leaves the old cont
   assert.equal((await d.getContent('/m/link')).toString(), 'old');
   assert.deepEqual(await d.list('/m'), ['/m/link']);
 });
+
+test('filesystem: pruneEmpty removes only directories without objects, never an object', async () => {
+  const root = tempDir('fs-prune');
+  const d = new FilesystemDriver({ root, fsync: true });
+  await d.putContent('/repo/_uploads/live/startedat', Buffer.from('now'));
+  await d.putContent('/repo/_layers/sha256/aa/link', Buffer.from('sha256:aa'));
+  await d.delete('/repo/_layers/sha256/aa');
+  await d.putContent('/repo/_manifests/tags/t/current/link', Buffer.from('x'));
+  await d.delete('/repo/_manifests/tags/t/current/link');
+  await d.pruneEmpty('/repo');
+  assert.deepEqual(await d.list('/repo'), ['/repo/_uploads'], 'the upload session stays; the empty trees went');
+  assert.equal((await d.getContent('/repo/_uploads/live/startedat')).toString(), 'now');
+  await d.delete('/repo/_uploads/live/startedat');
+  await d.pruneEmpty('/repo');
+  assert.equal(fs.existsSync(path.join(root, 'repo')), false, 'nothing left: the repository directory itself goes');
+  await d.pruneEmpty('/repo');
+});

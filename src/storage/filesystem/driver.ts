@@ -481,6 +481,32 @@ export class FilesystemDriver implements StorageDriver {
     });
   }
 
+  async pruneEmpty(p: string): Promise<void> {
+    checkDirPath(p);
+    return this.op(p, 'cleanup', async () => {
+      const prune = async (dir: string): Promise<void> => {
+        let entries: fs.Dirent[];
+        try {
+          entries = await fsp.readdir(dir, { withFileTypes: true });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw e;
+        }
+        for (const e of entries) if (e.isDirectory()) await prune(path.join(dir, e.name));
+        try {
+          await fsp.rmdir(dir);
+        } catch (e) {
+          // ENOTEMPTY: it holds an object, or a write put one there since readdir; either
+          // way it stays. ENOENT: someone else removed it.
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw e;
+        }
+      };
+      await prune(this.real(p));
+      await this.syncDir(path.dirname(this.real(p)));
+    });
+  }
+
   /**
    * Cheap enough to run every few seconds: two access() calls and one statfs(). A
    * store that cannot be read fails the check; one that is full or read-only passes
