@@ -231,3 +231,102 @@ console.log(
     ],
   ),
 );
+
+// Swift: the same comparison on a smaller store, with both registries' swift drivers on one
+// single-node Swift this script runs itself (scripts/swift.sh, ports of its own). Swift sets
+// an object's time at upload, so Keyport runs with --grace 0 here. No client run on Swift.
+if (process.env.BENCH_SWIFT !== '0') {
+  const SWIFT_IMAGES = Number(process.env.BENCH_SWIFT_IMAGES ?? 100);
+  const { SwiftNode, distributionSwiftStorage } = await import('./swift.js');
+  const { limited } = await import('../src/gc/protocol.js');
+  const serverPort = Number(process.env.BENCH_SWIFT_SERVER_PORT ?? 26200);
+  const swift = new SwiftNode({
+    dir: path.join(benchDir, 'swift-gc'),
+    port: Number(process.env.BENCH_SWIFT_PORT ?? 28080),
+    objectPort: serverPort,
+    containerPort: serverPort + 1,
+    accountPort: serverPort + 2,
+    memcachePort: Number(process.env.BENCH_SWIFT_MEMCACHE_PORT ?? 21311),
+  });
+  const suffix = crypto.randomBytes(4).toString('hex');
+  const containers = { keyport: `keyport-gc-${suffix}`, distribution: `distribution-gc-${suffix}` };
+  const interrupted = (sig: NodeJS.Signals) => {
+    swift.down();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const swiftTemplate = path.join(work, 'swift-template');
+  const small = buildStore(
+    swiftTemplate,
+    { images: SWIFT_IMAGES, perRepository: 10, ownLayers: 8, baseLayers: 20, basesPerImage: 3, untagged: 0.2, deleted: 0.1 },
+    new Date(Date.now() - 24 * 3600_000),
+  );
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) e.isDirectory() ? walk(path.join(dir, e.name)) : files.push(path.join(dir, e.name));
+  };
+  walk(swiftTemplate);
+  /** Blob digests in a container, from Swift's own listing. */
+  const swiftBlobs = async (container: string) =>
+    new Set(
+      (await swift.list(container))
+        .map((o) => /^files\/docker\/registry\/v2\/blobs\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})\/data$/.exec(o.name)?.[1])
+        .filter((h): h is string => !!h)
+        .map((h) => `sha256:${h}`),
+    );
+  let dSwift = 0;
+  let kSwift = 0;
+  try {
+    swift.up();
+    for (const c of await swift.containers()) if (/^(keyport|distribution)-gc-/.test(c)) await swift.clear(c, { container: true });
+    t = Date.now();
+    for (const c of Object.values(containers)) {
+      await swift.createContainer(c);
+      // Both drivers keep a driver path P as the object files/P.
+      await limited(files, 8, (f) => swift.put(c, `files/${path.relative(swiftTemplate, f)}`, fs.readFileSync(f)));
+    }
+    console.error(`swift store: ${SWIFT_IMAGES} images, ${small.blobs.size} blobs, ${files.length} objects per container, uploaded in ${fmt((Date.now() - t) / 1000)} s`);
+    const distSwiftConfig = path.join(work, 'distribution-swift.yml');
+    fs.writeFileSync(
+      distSwiftConfig,
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n${distributionSwiftStorage({ authUrl: swift.authUrl, username: swift.user, password: swift.key, container: containers.distribution, chunkSize: 20 * 1024 * 1024 })}\n  delete:\n    enabled: true\n`,
+    );
+    dSwift = timed('/usr/bin/docker-registry', ['garbage-collect', '--delete-untagged', distSwiftConfig], { PATH: process.env.PATH }, path.join(work, 'distribution-gc-swift.log'));
+    kSwift = timed(
+      process.execPath,
+      [CLI, 'gc', '--delete-untagged', '--grace', '0', '--json'],
+      {
+        ...gcEnv(path.join(work, 'unused')),
+        KEYPORT_STORAGE_DRIVER: 'swift',
+        KEYPORT_SWIFT_AUTH_URL: swift.authUrl,
+        KEYPORT_SWIFT_USERNAME: swift.user,
+        KEYPORT_SWIFT_PASSWORD: swift.key,
+        KEYPORT_SWIFT_CONTAINER: containers.keyport,
+      },
+      path.join(work, 'keyport-gc-swift.log'),
+    );
+    for (const [name, c] of Object.entries(containers)) {
+      const set = await swiftBlobs(c);
+      const lost = diff(small.live, set);
+      const extra = diff(set, small.live);
+      if (lost.length || extra.length) throw new Error(`${name} on Swift left ${set.size} blobs, expected ${small.live.size}: lost ${lost.length} live, kept ${extra.length} garbage`);
+    }
+  } finally {
+    for (const c of Object.values(containers)) await swift.clear(c, { container: true }).catch(() => undefined);
+    swift.down();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  }
+  const r = kSwift / dSwift;
+  console.log(`\nGC of ${SWIFT_IMAGES} images (${small.blobs.size} blobs) on Swift (single node on this machine, tempauth); both deleted the same ${small.blobs.size - small.live.size} blobs:\n`);
+  console.log(
+    table(
+      ['case', 'seconds', 'Keyport / Distribution', 'goal'],
+      [
+        ['Distribution 2.8 registry garbage-collect (offline)', dSwift, '1.00', ''],
+        ['keyport gc --grace 0 (online)', kSwift, fmt(r), r <= 1 ? 'met (≤ 1.0)' : 'missed (≤ 1.0)'],
+      ],
+    ),
+  );
+}
