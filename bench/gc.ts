@@ -267,10 +267,19 @@ if (process.env.BENCH_SWIFT !== '0') {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) e.isDirectory() ? walk(path.join(dir, e.name)) : files.push(path.join(dir, e.name));
   };
   walk(swiftTemplate);
+  /** Swift's listing, again once when the proxy closed an idle keep-alive connection under it. */
+  const listing = async (container: string) => {
+    try {
+      return await swift.list(container);
+    } catch (e) {
+      if (!['EPIPE', 'ECONNRESET'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      return swift.list(container);
+    }
+  };
   /** Blob digests in a container, from Swift's own listing. */
   const swiftBlobs = async (container: string) =>
     new Set(
-      (await swift.list(container))
+      (await listing(container))
         .map((o) => /^files\/docker\/registry\/v2\/blobs\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})\/data$/.exec(o.name)?.[1])
         .filter((h): h is string => !!h)
         .map((h) => `sha256:${h}`),
