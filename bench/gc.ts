@@ -21,6 +21,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 
@@ -269,11 +270,14 @@ if (process.env.BENCH_SWIFT !== '0') {
   walk(swiftTemplate);
   /** Swift's listing, again once when the proxy closed an idle keep-alive connection under it. */
   const listing = async (container: string) => {
-    try {
-      return await swift.list(container);
-    } catch (e) {
-      if (!['EPIPE', 'ECONNRESET'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-      return swift.list(container);
+    // The upload's keep-alive connections sat idle through both GC runs: start afresh.
+    http.globalAgent.destroy();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await swift.list(container);
+      } catch (e) {
+        if (attempt >= 3 || !['EPIPE', 'ECONNRESET'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      }
     }
   };
   /** Blob digests in a container, from Swift's own listing. */
@@ -322,6 +326,7 @@ if (process.env.BENCH_SWIFT !== '0') {
       if (lost.length || extra.length) throw new Error(`${name} on Swift left ${set.size} blobs, expected ${small.live.size}: lost ${lost.length} live, kept ${extra.length} garbage`);
     }
   } finally {
+    http.globalAgent.destroy();
     for (const c of Object.values(containers)) await swift.clear(c, { container: true }).catch(() => undefined);
     swift.down();
     process.off('SIGINT', interrupted);
