@@ -105,6 +105,20 @@ export class SwiftNode {
     }
   }
 
+  /** Creates the container if it is missing. */
+  async createContainer(container: string): Promise<void> {
+    const r = await this.call('PUT', container);
+    if (r.status !== 201 && r.status !== 202) throw new Error(`PUT ${container} answered ${r.status}`);
+  }
+
+  /** Stores one object as it is (no registry involved). */
+  async put(container: string, object: string, body: Buffer): Promise<void> {
+    const { token, storageUrl } = await this.login();
+    const name = object.split('/').map(encodeURIComponent).join('/');
+    const r = await request(`${storageUrl}/${encodeURIComponent(container)}/${name}`, { method: 'PUT', body, headers: { 'X-Auth-Token': token, 'Content-Length': body.length }, timeoutMs: 60_000 });
+    if (r.status !== 201) throw new Error(`PUT ${container}/${object} answered ${r.status}`);
+  }
+
   /** Size Swift reports for an object (a large object's manifest: the whole content), or undefined. */
   async size(container: string, object: string): Promise<number | undefined> {
     const r = await this.call('HEAD', container, object);

@@ -75,6 +75,12 @@ interface Refs {
 }
 
 const BATCH = 256;
+/**
+ * Storage operations in flight at once where their order does not matter (reads of the
+ * mark, deletions of one batch's condemned digests): each one waits mostly on the store
+ * (a round trip to Swift, an fsync of a directory), so one at a time leaves it idle.
+ */
+const PARALLEL = 8;
 
 /**
  * Mark and sweep over Distribution's layout, online: see protocol.ts for how it stays
@@ -137,12 +143,14 @@ export class Collector {
     }
 
     // Mark.
-    const scans: RepoScan[] = [];
+    // Repositories are scanned side by side: each scan only reads, and what one finds
+    // does not depend on another's (the manifests cache is shared, a double read harmless).
+    const scans: RepoScan[] = new Array(names.length);
     let n = 0;
-    for (const name of names) {
-      scans.push(await this.scan(name, cutoff));
+    await limited([...names.keys()], PARALLEL / 2, async (i) => {
+      scans[i] = await this.scan(names[i]!, cutoff);
       this.opts.onProgress?.('mark', ++n, names.length);
-    }
+    });
 
     // Untagged revisions first: a kept one (a push claimed it) makes its own references live.
     const manifestCandidates: Array<{ repo: RepoScan; digest: Digest }> = [];
@@ -152,13 +160,16 @@ export class Collector {
     // One batch: a kept revision can make any other candidate live, so none may be
     // deleted before all were re-checked.
     await this.sweep(manifestCandidates.map((c) => c.digest), report, Infinity, async (kept) => {
-      for (const c of manifestCandidates) {
-        if (kept.has(c.digest.value)) {
-          await this.closeOver(c.repo, [c.digest]);
-          continue;
-        }
-        if (c.repo.live.has(c.digest.value)) continue; // reached from a kept one
-        if (!this.opts.dryRun && !(await this.deleteRevision(c.repo.name, c.digest))) continue;
+      // Every kept one first, so what they reach is live before anything is deleted;
+      // then the rest side by side (each deletion touches its own revision only).
+      for (const c of manifestCandidates) if (kept.has(c.digest.value)) await this.closeOver(c.repo, [c.digest]);
+      const condemned = manifestCandidates.filter((c) => !kept.has(c.digest.value) && !c.repo.live.has(c.digest.value));
+      const removed = new Set<(typeof condemned)[number]>();
+      await limited(condemned, PARALLEL, async (c) => {
+        if (this.opts.dryRun || (await this.deleteRevision(c.repo.name, c.digest))) removed.add(c);
+      });
+      for (const c of condemned) {
+        if (!removed.has(c)) continue;
         this.entry(report, c.repo.name).manifests.push(c.digest.value);
         report.deleted_manifests++;
         if (c.repo.untaggedRule && !this.opts.deleteUntagged) {
@@ -189,11 +200,15 @@ export class Collector {
     }
     const digests = [...linkCandidates.map((c) => c.digest), ...blobCandidates.map((c) => c.digest)];
     await this.sweep(digests, report, BATCH, async (kept, batch) => {
+      // The batch's deletions run side by side: every digest in it is tombstoned and
+      // re-checked already, and all of them finish before sweep removes a tombstone. Per
+      // blob the order stays: data first, then its marker.
+      const deletions: Array<() => Promise<void>> = [];
       for (const c of linkCandidates) {
         if (!batch.has(c.digest.value) || kept.has(c.digest.value)) continue;
         this.entry(report, c.repo.name).links.push(c.digest.value);
         report.deleted_links++;
-        if (!this.opts.dryRun) await ignoreMissing(this.driver.delete(paths.layerLink(c.repo.name, c.digest).replace(/\/link$/, '')));
+        if (!this.opts.dryRun) deletions.push(() => ignoreMissing(this.driver.delete(paths.layerLink(c.repo.name, c.digest).replace(/\/link$/, ''))));
         c.repo.layers.delete(c.digest.value);
       }
       for (const b of blobCandidates) {
@@ -206,10 +221,13 @@ export class Collector {
         report.deleted_blobs++;
         report.deleted_bytes += b.size;
         if (!this.opts.dryRun) {
-          await ignoreMissing(this.driver.delete(paths.blobData(b.digest).replace(/\/data$/, '')));
-          await ignoreMissing(this.driver.delete(keyportPaths.inUse(b.digest)));
+          deletions.push(async () => {
+            await ignoreMissing(this.driver.delete(paths.blobData(b.digest).replace(/\/data$/, '')));
+            await ignoreMissing(this.driver.delete(keyportPaths.inUse(b.digest)));
+          });
         }
       }
+      await limited(deletions, PARALLEL, (del) => del());
     });
 
     // Repositories with nothing left in them. Only their empty directories go, never an
@@ -356,16 +374,16 @@ export class Collector {
   private async linkedDigests(root: string): Promise<Revision[]> {
     const out: Revision[] = [];
     for (const algDir of await this.listOrEmpty(root)) {
-      for (const dir of await this.listOrEmpty(algDir)) {
+      await limited(await this.listOrEmpty(algDir), PARALLEL / 2, async (dir) => {
         const d = parseDigest(`${algDir.slice(algDir.lastIndexOf('/') + 1)}:${dir.slice(dir.lastIndexOf('/') + 1)}`);
-        if (!d) continue;
+        if (!d) return;
         try {
           const st = await this.driver.stat(`${dir}/link`);
           out.push({ digest: d, modTime: st.modTime.getTime() });
         } catch (e) {
           if (!(e instanceof PathNotFoundError)) throw e;
         }
-      }
+      });
     }
     return out;
   }
@@ -375,16 +393,19 @@ export class Collector {
     for (const algDir of await this.listOrEmpty(paths.blobsRoot())) {
       const alg = algDir.slice(algDir.lastIndexOf('/') + 1);
       for (const prefixDir of await this.listOrEmpty(algDir)) {
-        for (const dir of await this.listOrEmpty(prefixDir)) {
+        // One prefix directory's blobs are looked at side by side, then handed out.
+        const found: Array<{ digest: Digest; size: number; modTime: number }> = [];
+        await limited(await this.listOrEmpty(prefixDir), PARALLEL, async (dir) => {
           const d = parseDigest(`${alg}:${dir.slice(dir.lastIndexOf('/') + 1)}`);
-          if (!d) continue;
+          if (!d) return;
           try {
             const st = await this.driver.stat(paths.blobData(d));
-            if (!st.isDir) yield { digest: d, size: st.size, modTime: st.modTime.getTime() };
+            if (!st.isDir) found.push({ digest: d, size: st.size, modTime: st.modTime.getTime() });
           } catch (e) {
             if (!(e instanceof PathNotFoundError)) throw e;
           }
-        }
+        });
+        yield* found;
       }
     }
   }
