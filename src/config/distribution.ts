@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 
@@ -133,26 +134,36 @@ function endpoints(v: unknown, t: Translation, key: string): void {
 }
 
 /**
- * Distribution's pull-through mode mirrors a whole registry at the root (`library/busybox`
- * fetched as it is), which Keyport's per-namespace cache cannot be: every repository here
- * lies in a namespace the policy decides on. So the section is refused, with the
- * `upstreams` entry that caches the same registry under a namespace of its own.
+ * Distribution's pull-through mode mirrors one registry at the root (`library/busybox`
+ * fetched as it is) and makes the whole registry read-only. Keyport caches per
+ * namespace, so every repository stays under the policy and pushes keep working
+ * elsewhere: `proxy.remoteurl` becomes one `upstreams` entry under a namespace named
+ * after the upstream, and a start-up warning says where its images now are.
  */
 function proxy(v: unknown, t: Translation, key: string): void {
   const p = (v ?? {}) as Settings;
+  for (const k of Object.keys(p)) {
+    if (k === 'ttl') t.warnings.push(`${key}.ttl is ignored: cached content stays until GC removes it (a retention rule with notPulledFor expires what is not pulled)`);
+    else if (!['remoteurl', 'username', 'password'].includes(k)) t.errors.push(`${key}.${k}: not supported by Keyport`);
+  }
   const url = typeof p.remoteurl === 'string' ? p.remoteurl : '';
   let host = '';
   try {
     host = new URL(url).hostname;
   } catch {
-    /* no usable remoteurl: the generic advice below */
+    t.errors.push(`${key}.remoteurl: must be the upstream registry's URL (https://host[:port]), got ${JSON.stringify(p.remoteurl ?? null)}`);
+    return;
   }
-  const namespace = /(^|\.)docker\.io$/.test(host) ? 'dockerhub' : (host.split('.').find((l) => /^[a-z0-9]+$/.test(l) && l !== 'registry') ?? 'mirror');
-  const entry = url
-    ? `{"namespace": "${namespace}", "url": "${url}"${p.username !== undefined ? `, "username": ${JSON.stringify(String(p.username))}, "passwordFile": "..."` : ''}}`
-    : '{"namespace": "...", "url": "..."}';
-  t.errors.push(
-    `${key}: Keyport caches per namespace, not as a whole registry: put ${entry} in upstreams and pull ${namespace}/<repository> instead of <repository> (see "Pull-through cache" in the README)`,
+  // A name from the host (quay.io: quay), or "mirror" for an address or a host without one.
+  const named = isIP(host.replace(/^\[|\]$/g, '')) ? undefined : host.split('.').find((l) => /^[a-z][a-z0-9]*$/.test(l) && l !== 'registry' && l !== 'localhost');
+  const namespace = /(^|\.)docker\.io$/.test(host) ? 'dockerhub' : (named ?? 'mirror');
+  const entry: Settings = { namespace, url };
+  if (p.username !== undefined) entry.username = String(p.username);
+  if (p.password !== undefined) entry.password = String(p.password);
+  put(t.out, 'upstreams', [entry]);
+  t.origins.upstreams = `${key}.remoteurl`;
+  t.warnings.push(
+    `${key}.remoteurl: ${url} is cached under the namespace ${namespace}: pull ${namespace}/<repository> where Distribution served <repository>; pushes into other namespaces keep working (see "Pull-through cache" in the README)`,
   );
 }
 

@@ -15,11 +15,15 @@ import { CLI, freePort, KeyportProcess, tempDir } from '../helpers/keyport.js';
 import { RegistryClient } from '../helpers/registry.js';
 import { TokenMinter } from '../helpers/tokens.js';
 import { swift } from '../helpers/services.js';
+import { certDir, must, run } from '../helpers/clients.js';
+import { makeTestImage } from '../helpers/image.js';
+import { anonymousTls, DistributionProcess } from '../helpers/distribution.js';
+import { ensureCertificates } from '../../src/tls/certificates.js';
 import { rawList } from '../helpers/swift.js';
 
 /** `keyport registry --config FILE` in `dir` with no KEYPORT_* variables; resolves once it answers. */
-async function startFrom(t: TestContext, dir: string, configFile: string, port: number, certs: string): Promise<{ kp: KeyportProcess; challenge: string; log: string }> {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+async function startFrom(t: TestContext, dir: string, configFile: string, port: number, certs: string, extraEnv: Record<string, string> = {}): Promise<{ kp: KeyportProcess; challenge: string; log: string }> {
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...extraEnv };
   const log = path.join(dir, 'registry.log');
   const out = fs.openSync(log, 'a');
   const child = spawn(process.execPath, [CLI, 'registry', '--config', configFile], { cwd: dir, env, stdio: ['ignore', out, out] });
@@ -175,4 +179,55 @@ health:
   assert.equal(pulled.status, 200);
   const warned = fs.readFileSync(log, 'utf8');
   assert.match(warned, /auth: none configured; Keyport always requires tokens/);
+});
+
+it("Distribution's proxy.remoteurl: Keyport caches that registry under a namespace, pulls through it, and still takes pushes", async (t) => {
+  if (!DistributionProcess.available()) {
+    if (process.env.CI) throw new Error('docker-registry is not installed');
+    return;
+  }
+  const upstreamCerts = tempDir('proxy-upstream-certs');
+  ensureCertificates({ certsDir: upstreamCerts, names: [], tokenKeyType: 'ec' });
+  const dist = await new DistributionProcess(anonymousTls(upstreamCerts)).start();
+  t.after(() => dist.stop());
+  const upstreamCa = fs.readFileSync(path.join(upstreamCerts, 'ca.crt'));
+  const img = makeTestImage(tempDir('proxy-image'), 'app:1', { marker: crypto.randomBytes(4).toString('hex') });
+  must(run('skopeo', ['copy', '--dest-cert-dir', certDir(upstreamCa), `oci:${img.ociDir}:latest`, `docker://127.0.0.1:${dist.port}/library/app:1`]), 'skopeo copy to the upstream');
+  const accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+  const direct = await request(`${dist.url}/v2/library/app/manifests/1`, { ca: upstreamCa, headers: { accept } });
+  assert.equal(direct.status, 200, direct.text);
+  const image = { digest: String(direct.headers['docker-content-digest']), layer: (direct.json<{ layers: Array<{ digest: string }> }>()).layers[0]!.digest };
+
+  const dir = tempDir('distribution-proxy');
+  const certs = path.join(dir, 'certs');
+  const port = await freePort();
+  const made = spawnSync(process.execPath, [CLI, 'certs'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KEYPORT_CERTS_DIR: certs }, encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const configFile = path.join(dir, 'config.yml');
+  fs.writeFileSync(
+    configFile,
+    YAML.stringify({
+      version: 0.1,
+      storage: { filesystem: { rootdirectory: path.join(dir, 'data') } },
+      http: { addr: `127.0.0.1:${port}`, tls: { certificate: path.join(certs, 'server.crt'), key: path.join(certs, 'server.key') } },
+      auth: { token: { realm: 'https://auth.example:9002/token', service: 'registry.example', issuer: 'example-issuer', rootcertbundle: path.join(certs, 'token.crt') } },
+      proxy: { remoteurl: dist.url },
+    }),
+  );
+  // Distribution's proxy trusts the system's CAs; so does Keyport, plus NODE_EXTRA_CA_CERTS.
+  const { kp, log } = await startFrom(t, dir, configFile, port, certs, { NODE_EXTRA_CA_CERTS: path.join(upstreamCerts, 'ca.crt') });
+  const minter = new TokenMinter(certs, 'example-issuer', 'registry.example');
+  const client = new RegistryClient(kp);
+  const token = await minter.mint([{ name: 'mirror/library/app', actions: ['pull'] }], { subject: 'alice' });
+  const m = await client.api('GET', '/v2/mirror/library/app/manifests/1', token, { headers: { accept } });
+  assert.equal(m.status, 200, m.text);
+  assert.equal(String(m.headers['docker-content-digest']), image.digest, 'the upstream\'s image, byte for byte');
+  const layer = await client.api('GET', `/v2/mirror/library/app/blobs/${image.layer}`, token);
+  assert.equal(layer.status, 200);
+  assert.equal(`sha256:${crypto.createHash('sha256').update(layer.body).digest('hex')}`, image.layer);
+  // Unlike Distribution's proxy mode, the registry is not read-only.
+  const push = await minter.mint([{ name: 'alice/app', actions: ['pull', 'push'] }], { subject: 'alice' });
+  await client.pushImage('alice/app', 'v1', push);
+  const lines = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  assert.ok(lines.some((l) => l.level === 'warn' && /proxy\.remoteurl: .* cached under the namespace mirror/.test(String(l.msg))), 'a warning says where the images are');
 });

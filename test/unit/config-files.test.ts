@@ -224,6 +224,7 @@ auth:
     path: /auth/htpasswd
 proxy:
   remoteurl: https://registry-1.docker.io
+  redisurl: x
 middleware:
   storage:
     - name: cloudfront
@@ -238,17 +239,29 @@ frobnicate: true
     'http.tls.key:',
     'http.tls.clientcas:',
     'auth.htpasswd:',
-    'proxy: Keyport caches per namespace, not as a whole registry: put {"namespace": "dockerhub", "url": "https://registry-1.docker.io"} in upstreams and pull dockerhub/<repository> instead of <repository>',
+    'proxy.redisurl: not supported by Keyport',
     'middleware:',
     'frobnicate: not supported by Keyport',
   ]) {
     assert.ok(m.includes(`  - ${key}`), `names ${key}:\n${m}`);
   }
   assert.match(m, /a Docker Distribution configuration/);
-  // A mirror with a login: the suggested entry names the user, never the password.
-  const quay = refused({}, file('quay.yml', 'version: 0.1\nproxy:\n  remoteurl: https://quay.io\n  username: robot\n  password: hunter2\n'));
-  assert.match(quay, /proxy: .*put \{"namespace": "quay", "url": "https:\/\/quay\.io", "username": "robot", "passwordFile": "\.\.\."\} in upstreams/);
-  assert.ok(!quay.includes('hunter2'), quay);
+});
+
+test("Distribution's proxy.remoteurl becomes an upstream under a namespace of its own, with a warning that says where", () => {
+  const noFiles = tempDir('no-config');
+  const hub = loadConfigWithWarnings({ env: {}, configDir: noFiles, file: file('hub.yml', 'version: 0.1\nproxy:\n  remoteurl: https://registry-1.docker.io\n  ttl: 168h\n') });
+  assert.deepEqual(hub.config.upstreams.map((u) => [u.namespace, u.url]), [['dockerhub', 'https://registry-1.docker.io']]);
+  assert.ok(hub.warnings.some((w) => /proxy\.remoteurl: .* cached under the namespace dockerhub: pull dockerhub\/<repository>/.test(w)), hub.warnings.join('; '));
+  assert.ok(hub.warnings.some((w) => w.includes('proxy.ttl is ignored')), hub.warnings.join('; '));
+  // A mirror with a login: the credentials go with the upstream and are never echoed.
+  const quay = loadConfigWithWarnings({ env: {}, configDir: noFiles, file: file('quay.yml', 'version: 0.1\nproxy:\n  remoteurl: https://quay.io\n  username: robot\n  password: hunter2\n') });
+  const [u] = quay.config.upstreams;
+  assert.equal(u!.namespace, 'quay');
+  assert.equal(u!.username, 'robot');
+  assert.ok(!quay.warnings.join('\n').includes('hunter2'));
+  const bad = refused({}, file('bad-proxy.yml', 'version: 0.1\nproxy:\n  remoteurl: not a url\n'));
+  assert.match(bad, /proxy\.remoteurl: must be the upstream registry's URL/);
 });
 
 test('a bad value in a Distribution config.yml is named by its Distribution key too', () => {
