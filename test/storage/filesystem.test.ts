@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { FilesystemDriver } from '../../src/storage/filesystem/driver.js';
+import { PathNotFoundError } from '../../src/storage/driver.js';
 import { tempDir } from '../helpers/keyport.js';
 import { driverConformance } from './driver-suite.js';
 
@@ -59,4 +60,14 @@ test('filesystem: pruneEmpty removes only directories without objects, never an 
   await d.pruneEmpty('/repo');
   assert.equal(fs.existsSync(path.join(root, 'repo')), false, 'nothing left: the repository directory itself goes');
   await d.pruneEmpty('/repo');
+});
+
+test('filesystem: getContent returns every size whole, on both sides of the one-read limit', async () => {
+  const d = new FilesystemDriver({ root: tempDir('fs-sizes'), fsync: false });
+  for (const size of [0, 1, 8191, 8192, 8193, 100_000]) {
+    const content = Buffer.alloc(size, size % 251);
+    await d.putContent(`/sizes/${size}`, content);
+    assert.deepEqual(await d.getContent(`/sizes/${size}`), content, `${size} bytes`);
+  }
+  await assert.rejects(d.getContent('/sizes'), PathNotFoundError, 'a directory is not content');
 });

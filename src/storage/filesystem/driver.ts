@@ -32,6 +32,28 @@ const TMP_PREFIX = '.tmp-';
  * version, about 1.7 times the reads per second here.
  */
 const readFile = promisify(fs.readFile);
+const openFd = promisify(fs.open);
+const readFd = promisify(fs.read);
+const closeFd = promisify(fs.close);
+/** Links and most manifests fit; a file this size or larger is read again whole. */
+const SMALL_READ = 8 * 1024;
+
+/**
+ * A whole file in three thread-pool round trips (open, read, close) where readFile
+ * takes four (it stats first): a read that comes back short of the buffer has reached
+ * the end. Larger files fall back to readFile.
+ */
+async function readWhole(file: string): Promise<Buffer> {
+  const fd = await openFd(file, 'r');
+  let n: number;
+  const buf = Buffer.allocUnsafe(SMALL_READ);
+  try {
+    ({ bytesRead: n } = await readFd(fd, buf, 0, SMALL_READ, 0));
+  } finally {
+    await closeFd(fd);
+  }
+  return n < SMALL_READ ? Buffer.from(buf.subarray(0, n)) : readFile(file);
+}
 /** How often a write is redone when a racing delete removed its directory. */
 const RACING_DELETE_RETRIES = 5;
 
@@ -146,7 +168,7 @@ export class FilesystemDriver implements StorageDriver {
     checkPath(p);
     return this.op(p, 'read', async () => {
       try {
-        return await readFile(this.real(p));
+        return await readWhole(this.real(p));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(p);
         return notFound(e, p);
