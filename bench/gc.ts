@@ -240,15 +240,7 @@ if (process.env.BENCH_SWIFT !== '0') {
   const SWIFT_IMAGES = Number(process.env.BENCH_SWIFT_IMAGES ?? 100);
   const { SwiftNode, distributionSwiftStorage } = await import('./swift.js');
   const { limited } = await import('../src/gc/protocol.js');
-  const serverPort = Number(process.env.BENCH_SWIFT_SERVER_PORT ?? 26200);
-  const swift = new SwiftNode({
-    dir: path.join(benchDir, 'swift-gc'),
-    port: Number(process.env.BENCH_SWIFT_PORT ?? 28080),
-    objectPort: serverPort,
-    containerPort: serverPort + 1,
-    accountPort: serverPort + 2,
-    memcachePort: Number(process.env.BENCH_SWIFT_MEMCACHE_PORT ?? 21311),
-  });
+  const swift = SwiftNode.onBenchPorts(path.join(benchDir, 'swift-gc'));
   const suffix = crypto.randomBytes(4).toString('hex');
   const containers = { keyport: `keyport-gc-${suffix}`, distribution: `distribution-gc-${suffix}` };
   const interrupted = (sig: NodeJS.Signals) => {

@@ -274,15 +274,7 @@ if (process.env.BENCH_SWIFT !== '0') {
   const { SwiftNode, distributionSwiftStorage } = await import('./swift.js');
   // Distribution's default segment size; Keyport's is the same, set explicitly on both.
   const SEGMENT = 20 * 1024 * 1024;
-  const serverPort = Number(process.env.BENCH_SWIFT_SERVER_PORT ?? 26200);
-  const swift = new SwiftNode({
-    dir: path.join(benchDir, 'swift-registry'),
-    port: Number(process.env.BENCH_SWIFT_PORT ?? 28080),
-    objectPort: serverPort,
-    containerPort: serverPort + 1,
-    accountPort: serverPort + 2,
-    memcachePort: Number(process.env.BENCH_SWIFT_MEMCACHE_PORT ?? 21311),
-  });
+  const swift = SwiftNode.onBenchPorts(path.join(benchDir, 'swift-registry'));
   const suffix = crypto.randomBytes(4).toString('hex');
   const containers = { Keyport: `keyport-bench-${suffix}`, 'Distribution 2.8': `distribution-bench-${suffix}` };
   let kSwift: InstanceType<typeof KeyportProcess> | undefined;

@@ -27,6 +27,23 @@ export class SwiftNode {
 
   constructor(readonly opts: SwiftNodeOptions) {}
 
+  /**
+   * A node in `dir` on the benchmarks' own ports (BENCH_SWIFT_PORT, default 28080;
+   * BENCH_SWIFT_SERVER_PORT for the object server, container and account on the next
+   * two, default 26200; BENCH_SWIFT_MEMCACHE_PORT, default 21311), apart from the tests'.
+   */
+  static onBenchPorts(dir: string): SwiftNode {
+    const serverPort = Number(process.env.BENCH_SWIFT_SERVER_PORT ?? 26200);
+    return new SwiftNode({
+      dir,
+      port: Number(process.env.BENCH_SWIFT_PORT ?? 28080),
+      objectPort: serverPort,
+      containerPort: serverPort + 1,
+      accountPort: serverPort + 2,
+      memcachePort: Number(process.env.BENCH_SWIFT_MEMCACHE_PORT ?? 21311),
+    });
+  }
+
   /** swift.sh settings: every one given explicitly, so SW_* values meant for the tests never leak in. */
   get env(): Record<string, string> {
     return {
