@@ -53,6 +53,8 @@ export class LeaseLostError extends Error {
  */
 export class Lease {
   private renewTimer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+  private released = false;
   private lostReason: string | undefined;
 
   private constructor(
@@ -123,7 +125,7 @@ export class Lease {
 
   /** Extends the expiry; marks the lease lost when a newer generation exists. */
   async renew(): Promise<void> {
-    if (this.lostReason) return;
+    if (this.lostReason || this.released) return;
     if (await exists(this.driver, keyportPaths.lease(this.generation + 1))) {
       this.lostReason = 'a newer holder took it over';
       return;
@@ -139,6 +141,9 @@ export class Lease {
       this.lostReason = 'it expired before it could be renewed';
       return;
     }
+    // A release since this renewal began wins: writing an expiry now would hold the
+    // lease for a whole ttl after its holder is gone.
+    if (this.released) return;
     const record = { ...this.record, expires: Date.now() + this.ttlMs };
     await this.driver.putContent(keyportPaths.lease(this.generation), Buffer.from(JSON.stringify(record)));
     this.record = record;
@@ -150,9 +155,12 @@ export class Lease {
       this.renewTimer = setTimeout(() => {
         // A failed renewal is retried at the next beat; valid() turns false by itself
         // when renewals keep failing until the expiry comes near.
-        this.renew().catch(() => undefined).finally(() => {
-          if (this.renewTimer) beat();
-        });
+        this.renewing = this.renew()
+          .catch(() => undefined)
+          .finally(() => {
+            this.renewing = undefined;
+            if (this.renewTimer) beat();
+          });
       }, every);
       this.renewTimer.unref();
     };
@@ -164,6 +172,9 @@ export class Lease {
     const t = this.renewTimer;
     this.renewTimer = undefined;
     if (t) clearTimeout(t);
+    // A renewal in flight must land before the released record, not after it.
+    this.released = true;
+    await this.renewing;
     if (this.lostReason) return;
     if (await exists(this.driver, keyportPaths.lease(this.generation + 1))) return;
     const record = { ...this.record, expires: 0 };
