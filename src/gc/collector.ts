@@ -132,6 +132,7 @@ export class Collector {
       await applyTagRetention(this.driver, rules, names, {
         dryRun: this.opts.dryRun,
         now: t0,
+        claimWindowMs: this.opts.claimWindowMs,
         lease: this.opts.lease,
         onDeletion: (d) => {
           this.entry(report, d.repository).tags.push(d.tag!);

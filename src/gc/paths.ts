@@ -15,4 +15,12 @@ export const keyportPaths = {
   /** Written by GC for a digest it is about to delete, before its last re-check. */
   tombstone: (d: Digest) => `${ROOT}/tombstones/${d.algorithm}/${d.hex}`,
   tombstonesRoot: () => `${ROOT}/tombstones`,
+  /**
+   * The same pair for a tag, between a manifest PUT of the tag and retention removing
+   * it. `_`-prefixed names cannot be repository path components, so these never
+   * collide with a nested repository's own directory.
+   */
+  tagInUse: (name: string, tag: string) => `${ROOT}/tags/${name}/_inuse/${tag}`,
+  tagTombstone: (name: string, tag: string) => `${ROOT}/tags/${name}/_tombstones/${tag}`,
+  tagTombstonesDir: (name: string) => `${ROOT}/tags/${name}/_tombstones`,
 };

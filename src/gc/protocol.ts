@@ -1,5 +1,5 @@
 import type { Digest } from '../oci/reference.js';
-import { ManifestBlobUnknown } from '../registry/store/errors.js';
+import { ManifestBlobUnknown, TagBusy } from '../registry/store/errors.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import { keyportPaths } from './paths.js';
 
@@ -49,11 +49,35 @@ import { keyportPaths } from './paths.js';
  * one (older than MARKER_WINDOW) keeps nothing; a tombstone left by a GC killed
  * between G2 and G4 is ignored by pushes after TOMBSTONE_TTL and removed by the next
  * run.
+ *
+ * Tags and retention. Retention removes a tag it judged on a listing read at time L;
+ * a push of the same tag landing after that read must not be removed with it (the
+ * push was acknowledged; losing it loses the image). The same pair of objects, keyed
+ * by repository and tag, orders the two:
+ *   push: T1 write the tag's in-use marker (with P1); T2 check for a fresh tag
+ *         tombstone (with P2): while there is one, wait for it to go and start again at
+ *         T1 (after a while, fail with TagBusy: the client retries); T3 write the tag
+ *         (P3, within PUSH_BOUND of T1).
+ *   retention: R1 write the tag's tombstone; R2 re-check: the tag still names what was
+ *         judged, and no marker for it has mtime >= L - MARKER_WINDOW, else keep it;
+ *         R3 delete the tag, within TOMBSTONE_BOUND of R1 (else keep it for the next
+ *         run); R4 delete its marker, then its tombstone.
+ * Why an acknowledged push survives. If T3 came before L, the listing saw the new tag
+ * and retention judged that one. Otherwise T1 came after L - PUSH_BOUND, and:
+ *   - T1 before R2: R2 finds a fresh marker and keeps the tag;
+ *   - T1 after R2: T2 comes after R1, so it sees the tombstone (fresh until R4) and
+ *     waits until R4, which comes after R3; or it comes after R4. Either way T3 writes
+ *     the tag after R3 deleted the old one, and the tag stays.
+ * Markers of tags are removed only at R4 (a push between R2 and R4 sees the tombstone
+ * and writes its marker again), so there is at most one per tag ever pushed.
  */
 /** MARKER_WINDOW (storage.gc.claimWindow) by default; PUSH_BOUND is a third of it. */
 export const DEFAULT_CLAIM_WINDOW_MS = 15 * 60_000;
 export const TOMBSTONE_BOUND_MS = 4 * 60_000;
 export const TOMBSTONE_TTL_MS = 10 * 60_000;
+/** How long a push of a tag waits for retention to finish removing it. */
+const TAG_WAIT_MS = 10_000;
+const TAG_POLL_MS = 100;
 
 export function pushBoundMs(claimWindowMs: number): number {
   return Math.floor(claimWindowMs / 3);
@@ -70,16 +94,33 @@ export class InUseMarkers {
     this.pushBound = pushBoundMs(claimWindowMs);
   }
 
-  /** P1 and P2; returns when the markers were written, for `stillFresh`. */
-  async claim(digests: Digest[]): Promise<number> {
+  /**
+   * P1 and P2 (with T1 and T2 for a tag); returns when the markers were written, for
+   * `stillFresh`.
+   */
+  async claim(digests: Digest[], tag?: { name: string; tag: string }): Promise<number> {
     const unique = [...new Map(digests.map((d) => [d.value, d])).values()];
-    const started = Date.now();
-    const stamp = Buffer.from(new Date(started).toISOString());
-    await limited(unique, 8, (d) => this.driver.putContent(keyportPaths.inUse(d), stamp));
-    await limited(unique, 8, async (d) => {
-      if (await this.condemned(d)) throw new ManifestBlobUnknown(d.value);
-    });
-    return started;
+    const markers = unique.map((d) => keyportPaths.inUse(d));
+    if (tag) markers.push(keyportPaths.tagInUse(tag.name, tag.tag));
+    const waitUntil = Date.now() + TAG_WAIT_MS;
+    for (;;) {
+      const started = Date.now();
+      const stamp = Buffer.from(new Date(started).toISOString());
+      await limited(markers, 8, (p) => this.driver.putContent(p, stamp));
+      const tombstones = unique.map((d) => ({ path: keyportPaths.tombstone(d), digest: d.value }));
+      const tagTombstone = tag ? [{ path: keyportPaths.tagTombstone(tag.name, tag.tag), digest: undefined }] : [];
+      let busy = false;
+      await limited([...tombstones, ...tagTombstone], 8, async (t) => {
+        if (!(await this.fresh(t.path))) return;
+        if (t.digest !== undefined) throw new ManifestBlobUnknown(t.digest);
+        busy = true;
+      });
+      if (!busy) return started;
+      // Retention removes a tag within milliseconds of its tombstone; one that stays
+      // was left by a killed run, and is ignored once past TOMBSTONE_TTL.
+      if (Date.now() >= waitUntil) throw new TagBusy(tag!.tag);
+      await new Promise((r) => setTimeout(r, TAG_POLL_MS));
+    }
   }
 
   /** The bound between P1 and P3: past it the markers may no longer protect the push. */
@@ -87,9 +128,10 @@ export class InUseMarkers {
     return Date.now() - claimedAt < this.pushBound;
   }
 
-  private async condemned(d: Digest): Promise<boolean> {
+  /** A tombstone written recently enough that its writer may still act on it. */
+  private async fresh(tombstone: string): Promise<boolean> {
     try {
-      const st = await this.driver.stat(keyportPaths.tombstone(d));
+      const st = await this.driver.stat(tombstone);
       return Date.now() - st.modTime.getTime() < TOMBSTONE_TTL_MS;
     } catch (e) {
       if (e instanceof PathNotFoundError) return false;

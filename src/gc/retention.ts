@@ -4,6 +4,8 @@ import { parseDigest, type Digest } from '../oci/reference.js';
 import { paths } from '../registry/store/paths.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import type { Lease } from './lease.js';
+import { keyportPaths } from './paths.js';
+import { DEFAULT_CLAIM_WINDOW_MS, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
 
 /** One removal retention made (or, in a dry run, would make). */
 export interface RetentionDeletion {
@@ -37,12 +39,17 @@ export async function applyTagRetention(
   driver: StorageDriver,
   rules: readonly RetentionRule[],
   repositories: readonly string[],
-  opts: { dryRun: boolean; now: number; lease?: Lease; onDeletion: (d: RetentionDeletion) => void },
+  opts: { dryRun: boolean; now: number; claimWindowMs?: number; lease?: Lease; onDeletion: (d: RetentionDeletion) => void },
 ): Promise<void> {
   const records = new CacheRecords(driver);
+  const claimWindowMs = opts.claimWindowMs ?? DEFAULT_CLAIM_WINDOW_MS;
   for (const name of repositories) {
     const rule = ruleFor(rules, name);
     if (!rule || (rule.keepLast === undefined && rule.notPulledForMs === undefined)) continue;
+    if (!opts.dryRun) await dropStaleTagTombstones(driver, name);
+    // L of the tag protocol: a push of a tag landing after this read is protected by
+    // its marker, which must be at least this recent less the claim window.
+    const listedAt = Date.now();
     const tags = (await tagLinks(driver, name)).filter((t) => !rule.keepTags?.test(t.tag));
     // Newest first; equal times by name, so a run is reproducible.
     tags.sort((a, b) => b.modTime - a.modTime || a.tag.localeCompare(b.tag));
@@ -55,7 +62,7 @@ export async function applyTagRetention(
       if (!condemned) continue;
       if (!opts.dryRun) {
         opts.lease?.check();
-        if (!(await deleteTagIfUnchanged(driver, name, t))) continue;
+        if (!(await deleteTagIfUnchanged(driver, name, t, listedAt - claimWindowMs))) continue;
       }
       opts.onDeletion({ repository: name, tag: t.tag, digest: t.digest.value, rule: rule.index });
     }
@@ -63,23 +70,66 @@ export async function applyTagRetention(
 }
 
 /**
- * Removes the tag only while its current link is the one retention judged: same
- * digest and same write time. A push of the tag since the listing rewrote the link
- * (a newer time, maybe another digest), and that tag is now the newest and recently
- * written, which the decision did not see; so it is kept and the next run judges it
- * afresh. The re-check is right before the delete, leaving only the time of one
- * store call in which a re-push could land unseen.
+ * R1 to R4 of the tag protocol (src/gc/protocol.ts): removes the tag only while its
+ * current link is the one retention judged (same digest, same write time) and no push
+ * of it claimed it since `claimedSince`. A tag pushed since the listing is kept; the
+ * next run judges it afresh.
  */
-async function deleteTagIfUnchanged(driver: StorageDriver, name: string, t: TagLink): Promise<boolean> {
-  const now = await readTagLink(driver, name, t.tag);
-  if (!now || now.digest.value !== t.digest.value || now.modTime !== t.modTime) return false;
+async function deleteTagIfUnchanged(driver: StorageDriver, name: string, t: TagLink, claimedSince: number): Promise<boolean> {
+  const tombstone = keyportPaths.tagTombstone(name, t.tag);
+  const written = Date.now();
+  await driver.putContent(tombstone, Buffer.from(new Date(written).toISOString()));
   try {
-    await driver.delete(paths.tag(name, t.tag));
+    const now = await readTagLink(driver, name, t.tag);
+    if (!now || now.digest.value !== t.digest.value || now.modTime !== t.modTime) return false;
+    if ((await modTimeOf(driver, keyportPaths.tagInUse(name, t.tag))) >= claimedSince) return false;
+    // Past the bound a push may take the tombstone for a stale one: keep the tag.
+    if (Date.now() - written > TOMBSTONE_BOUND_MS) return false;
+    try {
+      await driver.delete(paths.tag(name, t.tag));
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return false;
+      throw e;
+    }
+    await ignoreMissing(driver.delete(keyportPaths.tagInUse(name, t.tag)));
+    return true;
+  } finally {
+    // Last, so that a push that saw no tombstone comes after the removal.
+    await ignoreMissing(driver.delete(tombstone));
+  }
+}
+
+/** A tag tombstone older than the TTL was left by a killed run; pushes ignore it already. */
+async function dropStaleTagTombstones(driver: StorageDriver, name: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await driver.list(keyportPaths.tagTombstonesDir(name));
   } catch (e) {
-    if (e instanceof PathNotFoundError) return false;
+    if (e instanceof PathNotFoundError) return;
     throw e;
   }
-  return true;
+  for (const p of entries) {
+    const t = await modTimeOf(driver, p);
+    if (t !== -Infinity && Date.now() - t > TOMBSTONE_TTL_MS) await ignoreMissing(driver.delete(p));
+  }
+}
+
+/** The write time of an object in ms, or -Infinity when there is none. */
+async function modTimeOf(driver: StorageDriver, p: string): Promise<number> {
+  try {
+    return (await driver.stat(p)).modTime.getTime();
+  } catch (e) {
+    if (e instanceof PathNotFoundError) return -Infinity;
+    throw e;
+  }
+}
+
+async function ignoreMissing(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof PathNotFoundError)) throw e;
+  }
 }
 
 async function tagLinks(driver: StorageDriver, name: string): Promise<TagLink[]> {

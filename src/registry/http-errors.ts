@@ -19,6 +19,7 @@ import {
   ReferenceInvalid,
   SizeInvalid,
   StoreError,
+  TagBusy,
   UploadUnknown,
 } from './store/errors.js';
 
@@ -38,6 +39,11 @@ function fromStore(err: StoreError): RegistryError {
   if (err instanceof ManifestBlobUnknown) return errors.manifestBlobUnknown(err.digest);
   if (err instanceof ManifestUnknown) return errors.manifestUnknown(err.reference);
   if (err instanceof NameUnknown) return errors.nameUnknown(err.repository);
+  if (err instanceof TagBusy) {
+    const e = new RegistryError('UNAVAILABLE', err.message, { tag: err.tag }, 503);
+    e.headers['Retry-After'] = '5';
+    return e;
+  }
   return new RegistryError('UNKNOWN', 'internal error');
 }
 

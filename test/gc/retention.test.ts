@@ -9,8 +9,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { recordPaths } from '../../src/cache/records.js';
+import { compileRetention } from '../../src/config/retention.js';
+import { keyportPaths } from '../../src/gc/paths.js';
+import { applyTagRetention } from '../../src/gc/retention.js';
 import { parseDigest } from '../../src/oci/reference.js';
 import { paths } from '../../src/registry/store/paths.js';
+import type { StorageDriver } from '../../src/storage/driver.js';
+import { FilesystemDriver } from '../../src/storage/filesystem/driver.js';
 import { CLI, KeyportProcess } from '../helpers/keyport.js';
 import { RegistryClient, sha256, startRegistry } from '../helpers/registry.js';
 import type { TokenMinter } from '../helpers/tokens.js';
@@ -28,7 +33,7 @@ describe('GC retention rules on the filesystem driver', () => {
   before(async () => {
     ({ kp, minter, client } = await startRegistry({ KEYPORT_STORAGE_DRIVER: 'filesystem', KEYPORT_STORAGE_GC_CLAIM_WINDOW: '1' }));
     root = path.join(kp.dir, 'data');
-    token = await minter.all('alice/last', 'alice/pattern', 'alice/untagged', 'mirror/hub', 'alice/dry', 'alice/off', 'other/none');
+    token = await minter.all('alice/last', 'alice/pattern', 'alice/untagged', 'mirror/hub', 'alice/dry', 'alice/off', 'other/none', 'alice/race-before-recheck', 'alice/race-before-delete');
   });
   after(async () => {
     await kp?.stop();
@@ -138,6 +143,79 @@ describe('GC retention rules on the filesystem driver', () => {
     assert.equal(await status(R, 'neverPulledOld'), 404);
     await pullsWhole(R, 'pulledRecently');
     await pullsWhole(R, 'neverPulledNew');
+  });
+
+  /**
+   * A push of a tag that retention has judged and is removing, placed by a hook in the
+   * store retention writes to: right before its re-check, and right between the
+   * re-check and the delete. The push was acknowledged, so the tag must stay, naming
+   * the pushed image.
+   */
+  for (const when of ['before-recheck', 'before-delete'] as const) {
+    it(`a tag pushed again while retention removes it stays (${when})`, async () => {
+      const R = `alice/race-${when}`;
+      await pushAged(R, { old: 5, newer: 1 });
+      // The new image's blobs first, so that only the manifest PUT races retention.
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, when }));
+      const layer = Buffer.from(`${when} ${Date.now()}`);
+      const body = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await client.pushBlob(R, token, config), size: config.length },
+          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: await client.pushBlob(R, token, layer), size: layer.length }],
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1200)); // the first pushes' markers are past the claim window
+      let pushing: Promise<{ status: number; text: string }> | undefined;
+      const push = async () => {
+        pushing ??= client.api('PUT', `/v2/${R}/manifests/old`, token, { body, headers: { 'content-type': OCI_MANIFEST } });
+        // Long enough for the PUT to finish, unless it waits for retention.
+        await Promise.race([pushing, new Promise((r) => setTimeout(r, 800))]);
+      };
+      const driver = new FilesystemDriver({ root, fsync: true });
+      const hooked: StorageDriver = Object.create(driver) as StorageDriver;
+      hooked.stat = async (p) => {
+        if (when === 'before-recheck' && p === paths.tagCurrent(R, 'old') && (await driver.stat(keyportPaths.tagTombstone(R, 'old')).catch(() => undefined))) await push();
+        return driver.stat(p);
+      };
+      hooked.delete = async (p) => {
+        if (when === 'before-delete' && p === paths.tag(R, 'old')) await push();
+        return driver.delete(p);
+      };
+      const removed: string[] = [];
+      await applyTagRetention(hooked, compileRetention([{ repositories: `^${R}$`, keepLast: 1 }]), [R], {
+        dryRun: false,
+        now: Date.now(),
+        claimWindowMs: 1000,
+        onDeletion: (d) => removed.push(d.tag!),
+      });
+      assert.ok(pushing, 'the push ran during retention');
+      const r = await pushing;
+      assert.equal(r.status, 201, r.text);
+      const m = await client.api('GET', `/v2/${R}/manifests/old`, token, { headers: { accept: OCI_MANIFEST } });
+      assert.equal(m.status, 200, 'the pushed tag is there');
+      assert.equal(sha256(m.body), sha256(body), 'and names the pushed image');
+      assert.equal(await fs.stat(path.join(root, keyportPaths.tagTombstone(R, 'old'))).catch(() => undefined), undefined, 'no tombstone left');
+      // Before the re-check the push's marker keeps the tag; after it, the old tag goes and the push lands after.
+      assert.deepEqual(removed, when === 'before-recheck' ? [] : ['old']);
+    });
+  }
+
+  it('a tag tombstone left by a killed run: a push waits for it, then gets 503 UNAVAILABLE; once stale it is ignored', async () => {
+    const R = 'alice/race-before-recheck';
+    const at = path.join(root, keyportPaths.tagTombstone(R, 'held'));
+    await fs.mkdir(path.dirname(at), { recursive: true });
+    await fs.writeFile(at, new Date().toISOString());
+    const t0 = Date.now();
+    await assert.rejects(client.pushImage(R, 'held', token), /push manifest alice\/race-before-recheck:held: 503 .*"code":"UNAVAILABLE".*being removed by retention/);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 9_000 && waited < 30_000, `waited ${waited} ms`);
+    const stale = new Date(Date.now() - 11 * 60_000);
+    await fs.utimes(at, stale, stale);
+    const pushed = await client.pushImage(R, 'held', token);
+    await pullsWhole(R, 'held');
+    assert.equal((await client.api('GET', `/v2/${R}/manifests/held`, token, { headers: { accept: OCI_MANIFEST } })).headers['docker-content-digest'], pushed.digest);
   });
 
   it('--dry-run lists what retention would remove and removes nothing', async () => {

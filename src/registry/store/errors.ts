@@ -97,3 +97,15 @@ export class NameUnknown extends StoreError {
     super('repository name not known to registry');
   }
 }
+
+/**
+ * A tag that retention is removing at this very moment (or that a retention run killed
+ * mid-removal left marked, for at most the tombstone TTL): the push of it is to be
+ * retried, and then lands after the removal.
+ */
+export class TagBusy extends StoreError {
+  override name = 'TagBusy';
+  constructor(readonly tag: string) {
+    super(`tag ${tag} is being removed by retention; retry the push`);
+  }
+}

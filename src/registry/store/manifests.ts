@@ -98,11 +98,12 @@ export class ManifestStore {
     if (ref.kind === 'digest' && ref.digest.hex !== hex) {
       throw new DigestMismatch(ref.digest.value, 'manifest digest does not match the reference');
     }
-    // Online GC may run on another instance: claim every digest first, then check it
-    // (see src/gc/protocol.ts for why this order makes the pair safe).
+    // Online GC may run on another instance: claim every digest (and the tag, against
+    // retention) first, then check it (see src/gc/protocol.ts for why this order makes
+    // the pair safe).
     const claimed = [digest, ...parsed.blobs.map((t) => t.digest), ...parsed.manifests.map((t) => t.digest)];
     for (let attempt = 1; ; attempt++) {
-      const claimedAt = await this.inUse.claim(claimed);
+      const claimedAt = await this.inUse.claim(claimed, ref.kind === 'tag' ? { name, tag: ref.tag } : undefined);
       if (opts.checkTargets !== false) {
         await this.checkTargets(parsed.blobs, (d) => this.blobs.describe(name, d));
         await this.checkTargets(parsed.manifests, (d) => this.storedManifestSize(name, d));
