@@ -6,7 +6,7 @@ import { PathNotFoundError, StorageError, type StorageDriver } from '../storage/
 import type { RetentionRule } from '../config/retention.js';
 import type { Lease } from './lease.js';
 import { keyportPaths } from './paths.js';
-import { DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
+import { COORDINATION, DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
 import { applyTagRetention, ruleFor, type RetentionDeletion } from './retention.js';
 
 export interface GcOptions {
@@ -224,7 +224,7 @@ export class Collector {
         if (!this.opts.dryRun) {
           deletions.push(async () => {
             await ignoreMissing(this.driver.delete(paths.blobData(b.digest).replace(/\/data$/, '')));
-            await ignoreMissing(this.driver.delete(keyportPaths.inUse(b.digest)));
+            await ignoreMissing(this.driver.delete(keyportPaths.inUse(b.digest), COORDINATION));
           });
         }
       }
@@ -277,7 +277,7 @@ export class Collector {
       for (;;) {
         this.opts.lease?.check();
         const written = Date.now();
-        await limited(batch, 8, (d) => this.driver.putContent(keyportPaths.tombstone(d), Buffer.from(new Date(written).toISOString())));
+        await limited(batch, 8, (d) => this.driver.putContent(keyportPaths.tombstone(d), Buffer.from(new Date(written).toISOString()), COORDINATION));
         const kept = new Set<string>();
         await limited(batch, 8, async (d) => {
           if (await this.claimedSinceMark(d)) kept.add(d.value);
@@ -286,7 +286,7 @@ export class Collector {
         this.opts.lease?.check();
         report.kept_in_use += kept.size;
         await act(kept, batchSet);
-        await limited(batch, 8, (d) => ignoreMissing(this.driver.delete(keyportPaths.tombstone(d))));
+        await limited(batch, 8, (d) => ignoreMissing(this.driver.delete(keyportPaths.tombstone(d), COORDINATION)));
         break;
       }
       this.opts.onProgress?.('sweep', Math.min(i + size, unique.length), unique.length);

@@ -5,7 +5,7 @@ import { paths } from '../registry/store/paths.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import type { Lease } from './lease.js';
 import { keyportPaths } from './paths.js';
-import { DEFAULT_CLAIM_WINDOW_MS, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
+import { COORDINATION, DEFAULT_CLAIM_WINDOW_MS, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
 
 /** One removal retention made (or, in a dry run, would make). */
 export interface RetentionDeletion {
@@ -78,7 +78,7 @@ export async function applyTagRetention(
 async function deleteTagIfUnchanged(driver: StorageDriver, name: string, t: TagLink, claimedSince: number): Promise<boolean> {
   const tombstone = keyportPaths.tagTombstone(name, t.tag);
   const written = Date.now();
-  await driver.putContent(tombstone, Buffer.from(new Date(written).toISOString()));
+  await driver.putContent(tombstone, Buffer.from(new Date(written).toISOString()), COORDINATION);
   try {
     const now = await readTagLink(driver, name, t.tag);
     if (!now || now.digest.value !== t.digest.value || now.modTime !== t.modTime) return false;
@@ -91,11 +91,11 @@ async function deleteTagIfUnchanged(driver: StorageDriver, name: string, t: TagL
       if (e instanceof PathNotFoundError) return false;
       throw e;
     }
-    await ignoreMissing(driver.delete(keyportPaths.tagInUse(name, t.tag)));
+    await ignoreMissing(driver.delete(keyportPaths.tagInUse(name, t.tag), COORDINATION));
     return true;
   } finally {
     // Last, so that a push that saw no tombstone comes after the removal.
-    await ignoreMissing(driver.delete(tombstone));
+    await ignoreMissing(driver.delete(tombstone, COORDINATION));
   }
 }
 

@@ -98,7 +98,7 @@ export function storageMetrics(registry: Registry, healthy?: () => boolean): Sto
       const wrapped: StorageDriver = {
         name,
         getContent: (p) => timed('get_content', () => driver.getContent(p)),
-        putContent: (p, c) => timed('put_content', () => driver.putContent(p, c)),
+        putContent: (p, c, o) => timed('put_content', () => driver.putContent(p, c, o)),
         putExclusive: (p, c) => timed('put_exclusive', () => driver.putExclusive(p, c)),
         reader: (p, offset) =>
           timed('reader', () => driver.reader(p, offset)).then((r: Readable) => {
@@ -109,7 +109,7 @@ export function storageMetrics(registry: Registry, healthy?: () => boolean): Sto
         stat: (p): Promise<FileInfo> => timed('stat', () => driver.stat(p)),
         list: (p) => timed('list', () => driver.list(p)),
         move: (s, d) => timed('move', () => driver.move(s, d)),
-        delete: (p) => timed('delete', () => driver.delete(p)),
+        delete: (p, o) => timed('delete', () => driver.delete(p, o)),
       };
       if (driver.pruneEmpty) wrapped.pruneEmpty = (p) => timed('prune_empty', () => driver.pruneEmpty!(p));
       if (driver.redirectURL) wrapped.redirectURL = (p, m) => timed('redirect_url', () => driver.redirectURL!(p, m));

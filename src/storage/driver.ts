@@ -9,6 +9,17 @@ import type { Readable } from 'node:stream';
  * drivers reject anything else with InvalidPathError, so a path can never leave the
  * driver's root.
  */
+/**
+ * `durable: false` marks a write or delete that only has to be atomic and visible to
+ * every reader at once, not to survive a crash of the host: GC's coordination objects
+ * (in-use markers, tombstones), which order processes running at the same moment and
+ * mean nothing to processes started after a crash. A driver may then skip flushing
+ * to stable storage (the filesystem's fsync); object stores ignore it.
+ */
+export interface WriteOptions {
+  durable?: boolean;
+}
+
 export interface StorageDriver {
   readonly name: string;
 
@@ -16,7 +27,7 @@ export interface StorageDriver {
   getContent(path: string): Promise<Buffer>;
 
   /** Stores a small object atomically: readers see the old or the new content, never a mix. */
-  putContent(path: string, content: Buffer): Promise<void>;
+  putContent(path: string, content: Buffer, opts?: WriteOptions): Promise<void>;
 
   /**
    * Stores a small object only when nothing is at the path yet, atomically like
@@ -51,7 +62,7 @@ export interface StorageDriver {
   move(source: string, dest: string): Promise<void>;
 
   /** Deletes an object or a whole directory (prefix). Throws PathNotFoundError. */
-  delete(path: string): Promise<void>;
+  delete(path: string, opts?: WriteOptions): Promise<void>;
 
   /**
    * Removes the directory and every directory below it that holds no object, and never

@@ -17,6 +17,7 @@ import {
   type FileWriter,
   type StorageCondition,
   type StorageDriver,
+  type WriteOptions,
 } from '../driver.js';
 
 export interface FilesystemOptions {
@@ -176,16 +177,16 @@ export class FilesystemDriver implements StorageDriver {
     });
   }
 
-  async putContent(p: string, content: Buffer): Promise<void> {
+  async putContent(p: string, content: Buffer, opts?: WriteOptions): Promise<void> {
     checkPath(p);
-    return this.op(p, 'write', () => this.putContentNow(p, content));
+    return this.op(p, 'write', () => this.putContentNow(p, content, opts?.durable !== false));
   }
 
-  private putContentNow(p: string, content: Buffer): Promise<void> {
-    return redoAfterRacingDelete(() => this.putContentOnce(p, content));
+  private putContentNow(p: string, content: Buffer, durable = true): Promise<void> {
+    return redoAfterRacingDelete(() => this.putContentOnce(p, content, durable));
   }
 
-  private async putContentOnce(p: string, content: Buffer): Promise<void> {
+  private async putContentOnce(p: string, content: Buffer, durable: boolean): Promise<void> {
     const target = this.real(p);
     const dir = path.dirname(target);
     await fsp.mkdir(dir, { recursive: true });
@@ -193,7 +194,7 @@ export class FilesystemDriver implements StorageDriver {
     const fh = await fsp.open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(content);
-      if (this.opts.fsync) await fh.sync();
+      if (this.opts.fsync && durable) await fh.sync();
     } catch (e) {
       await fh.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
@@ -211,7 +212,7 @@ export class FilesystemDriver implements StorageDriver {
       await fsp.rm(tmp, { force: true });
       throw e;
     }
-    await this.syncDir(dir);
+    if (durable) await this.syncDir(dir);
   }
 
   async putExclusive(p: string, content: Buffer): Promise<boolean> {
@@ -476,7 +477,7 @@ export class FilesystemDriver implements StorageDriver {
     });
   }
 
-  async delete(p: string): Promise<void> {
+  async delete(p: string, opts?: WriteOptions): Promise<void> {
     checkDirPath(p);
     const target = this.real(p);
     return this.op(p, 'cleanup', async () => {
@@ -499,7 +500,7 @@ export class FilesystemDriver implements StorageDriver {
         // write, whose content stays, which is what a write issued after it would give.
         if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw e;
       }
-      await this.syncDir(path.dirname(target));
+      if (opts?.durable !== false) await this.syncDir(path.dirname(target));
     });
   }
 
