@@ -1,9 +1,21 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type Forge from 'node-forge';
 
-const { asn1 } = forge;
-type Asn1 = forge.asn1.Asn1;
+type Asn1 = Forge.asn1.Asn1;
+
+let loaded: typeof Forge | undefined;
+/**
+ * node-forge, loaded on first use: only making a certificate needs it, which a
+ * process does at most once, on its first start, while loading it costs every
+ * process about 10 MiB of memory for as long as it runs.
+ */
+function forge(): typeof Forge {
+  return (loaded ??= createRequire(import.meta.url)('node-forge') as typeof Forge);
+}
+/** forge's ASN.1 namespace, reached through forge() on each use. */
+const asn1 = new Proxy({} as typeof Forge.asn1, { get: (_, key) => forge().asn1[key as keyof typeof Forge.asn1] });
 
 /**
  * Minimal X.509 v3 certificate builder on node-forge's ASN.1 layer.
@@ -62,7 +74,7 @@ function oid(o: string): Asn1 {
   return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(o).getBytes());
 }
 function utf8(s: string): Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, forge.util.encodeUtf8(s));
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, forge().util.encodeUtf8(s));
 }
 function octets(b: Buffer): Asn1 {
   return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, b.toString('binary'));
@@ -80,7 +92,7 @@ function der(node: Asn1): Buffer {
   return Buffer.from(asn1.toDer(node).getBytes(), 'binary');
 }
 function fromDer(b: Buffer): Asn1 {
-  return asn1.fromDer(forge.util.createBuffer(b.toString('binary')));
+  return asn1.fromDer(forge().util.createBuffer(b.toString('binary')));
 }
 function time(d: Date): Asn1 {
   // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
