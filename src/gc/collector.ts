@@ -6,7 +6,8 @@ import { PathNotFoundError, StorageError, type StorageDriver } from '../storage/
 import type { RetentionRule } from '../config/retention.js';
 import type { Lease } from './lease.js';
 import { keyportPaths } from './paths.js';
-import { COORDINATION, DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
+import { COORDINATION, DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS } from './protocol.js';
+import { dropStaleTombstones, ignoreMissing, listOrEmpty } from './store-objects.js';
 import { applyTagRetention, ruleFor, type RetentionDeletion } from './retention.js';
 
 export interface GcOptions {
@@ -436,12 +437,7 @@ export class Collector {
 
   /** Old tombstones are left by a run that was killed; pushes ignore them already. */
   private async dropStaleTombstones(): Promise<void> {
-    for (const algDir of await this.listOrEmpty(keyportPaths.tombstonesRoot())) {
-      for (const p of await this.listOrEmpty(algDir)) {
-        const st = await this.driver.stat(p).catch(() => undefined);
-        if (st && !st.isDir && Date.now() - st.modTime.getTime() > TOMBSTONE_TTL_MS) await ignoreMissing(this.driver.delete(p));
-      }
-    }
+    for (const algDir of await this.listOrEmpty(keyportPaths.tombstonesRoot())) await dropStaleTombstones(this.driver, algDir);
   }
 
   private async hasAnyObject(dir: string): Promise<boolean> {
@@ -463,20 +459,7 @@ export class Collector {
     }
   }
 
-  private async listOrEmpty(p: string): Promise<string[]> {
-    try {
-      return await this.driver.list(p);
-    } catch (e) {
-      if (e instanceof PathNotFoundError) return [];
-      throw e;
-    }
-  }
-}
-
-async function ignoreMissing(p: Promise<void>): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    if (!(e instanceof PathNotFoundError)) throw e;
+  private listOrEmpty(p: string): Promise<string[]> {
+    return listOrEmpty(this.driver, p);
   }
 }

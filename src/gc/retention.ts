@@ -5,7 +5,8 @@ import { paths } from '../registry/store/paths.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import type { Lease } from './lease.js';
 import { keyportPaths } from './paths.js';
-import { COORDINATION, DEFAULT_CLAIM_WINDOW_MS, TOMBSTONE_BOUND_MS, TOMBSTONE_TTL_MS } from './protocol.js';
+import { COORDINATION, DEFAULT_CLAIM_WINDOW_MS, TOMBSTONE_BOUND_MS } from './protocol.js';
+import { dropStaleTombstones, ignoreMissing } from './store-objects.js';
 
 /** One removal retention made (or, in a dry run, would make). */
 export interface RetentionDeletion {
@@ -46,7 +47,7 @@ export async function applyTagRetention(
   for (const name of repositories) {
     const rule = ruleFor(rules, name);
     if (!rule || (rule.keepLast === undefined && rule.notPulledForMs === undefined)) continue;
-    if (!opts.dryRun) await dropStaleTagTombstones(driver, name);
+    if (!opts.dryRun) await dropStaleTombstones(driver, keyportPaths.tagTombstonesDir(name));
     // L of the tag protocol: a push of a tag landing after this read is protected by
     // its marker, which must be at least this recent less the claim window.
     const listedAt = Date.now();
@@ -99,21 +100,6 @@ async function deleteTagIfUnchanged(driver: StorageDriver, name: string, t: TagL
   }
 }
 
-/** A tag tombstone older than the TTL was left by a killed run; pushes ignore it already. */
-async function dropStaleTagTombstones(driver: StorageDriver, name: string): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await driver.list(keyportPaths.tagTombstonesDir(name));
-  } catch (e) {
-    if (e instanceof PathNotFoundError) return;
-    throw e;
-  }
-  for (const p of entries) {
-    const t = await modTimeOf(driver, p);
-    if (t !== -Infinity && Date.now() - t > TOMBSTONE_TTL_MS) await ignoreMissing(driver.delete(p));
-  }
-}
-
 /** The write time of an object in ms, or -Infinity when there is none. */
 async function modTimeOf(driver: StorageDriver, p: string): Promise<number> {
   try {
@@ -121,14 +107,6 @@ async function modTimeOf(driver: StorageDriver, p: string): Promise<number> {
   } catch (e) {
     if (e instanceof PathNotFoundError) return -Infinity;
     throw e;
-  }
-}
-
-async function ignoreMissing(p: Promise<void>): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    if (!(e instanceof PathNotFoundError)) throw e;
   }
 }
 
