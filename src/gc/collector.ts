@@ -8,6 +8,7 @@ import type { Lease } from './lease.js';
 import { keyportPaths } from './paths.js';
 import { COORDINATION, DEFAULT_CLAIM_WINDOW_MS, limited, TOMBSTONE_BOUND_MS } from './protocol.js';
 import { dropStaleTombstones, ignoreMissing, listOrEmpty } from './store-objects.js';
+import { dropOrphanTagMarkers } from './tag-markers.js';
 import { applyTagRetention, ruleFor, type RetentionDeletion } from './retention.js';
 
 export interface GcOptions {
@@ -59,6 +60,8 @@ interface Revision {
 
 interface RepoScan {
   name: string;
+  /** Names of the tags the scan listed. */
+  tags: Set<string>;
   tagged: Digest[];
   revisions: Map<string, Revision>;
   layers: Map<string, Revision>;
@@ -247,6 +250,10 @@ export class Collector {
         await ignoreMissing(this.driver.pruneEmpty(paths.repository(repo.name)));
       }
     }
+    if (!this.opts.dryRun) {
+      const liveTags = new Set(scans.flatMap((repo) => [...repo.tags].map((tag) => `${repo.name}:${tag}`)));
+      await dropOrphanTagMarkers(this.driver, liveTags, { claimWindowMs: this.opts.claimWindowMs ?? DEFAULT_CLAIM_WINDOW_MS, lease: this.opts.lease });
+    }
     report.duration_s = Math.round((Date.now() - t0) / 10) / 100;
     return report;
   }
@@ -307,10 +314,11 @@ export class Collector {
 
   /** Tags, revisions and layer links of one repository, and what is live in it. */
   private async scan(name: string, cutoff: number): Promise<RepoScan> {
-    const repo: RepoScan = { name, tagged: [], revisions: new Map(), layers: new Map(), live: new Set() };
+    const repo: RepoScan = { name, tags: new Set(), tagged: [], revisions: new Map(), layers: new Map(), live: new Set() };
     for (const tagDir of await this.listOrEmpty(paths.tagsRoot(name))) {
       const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
       if (this.dryRunRemovedTags.has(`${name}:${tag}`)) continue;
+      repo.tags.add(tag);
       const d = await this.readLink(paths.tagCurrent(name, tag));
       if (d) repo.tagged.push(d);
     }

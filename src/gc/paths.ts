@@ -21,6 +21,7 @@ export const keyportPaths = {
    * collide with a nested repository's own directory.
    */
   tagInUse: (name: string, tag: string) => `${ROOT}/tags/${name}/_inuse/${tag}`,
+  tagsRoot: () => `${ROOT}/tags`,
   tagTombstone: (name: string, tag: string) => `${ROOT}/tags/${name}/_tombstones/${tag}`,
   tagTombstonesDir: (name: string) => `${ROOT}/tags/${name}/_tombstones`,
 };

@@ -68,8 +68,24 @@ import { keyportPaths } from './paths.js';
  *   - T1 after R2: T2 comes after R1, so it sees the tombstone (fresh until R4) and
  *     waits until R4, which comes after R3; or it comes after R4. Either way T3 writes
  *     the tag after R3 deleted the old one, and the tag stays.
- * Markers of tags are removed only at R4 (a push between R2 and R4 sees the tombstone
- * and writes its marker again), so there is at most one per tag ever pushed.
+ * A push between R2 and R4 sees the tombstone and writes its marker again.
+ *
+ * Markers of tags that no longer exist. A tag deleted through the API (or never
+ * written: its push failed) leaves its marker; GC removes those, so they do not grow
+ * with every tag ever pushed. Under the lease, after the sweep, for a marker whose tag
+ * the mark did not list:
+ *   C1 write the tag's tombstone; C2 re-check: the tag does not exist and the marker
+ *   was last written before now - MARKER_WINDOW, else keep it; C3 delete the marker,
+ *   within TOMBSTONE_BOUND of C1; C4 delete the tombstone.
+ * and the push adds one step, T2' (after T2): its tag marker still exists, else it
+ * starts again at T1.
+ * Why a push never reaches T3 without its marker. Take a push whose marker, written at
+ * T1, C3 deleted. If T1 came before C2, C2 found a marker older than the claim window,
+ * so T1 is more than PUSH_BOUND before C2: the push wrote its tag before C2 or starts
+ * again at T1 when it checks the bound before T3. Otherwise T1 is after C2, so T2 is after C1: before C4 it sees the fresh
+ * tombstone and waits, then starts again at T1; after C4, T2' comes after C3 and finds
+ * the marker gone, and starts again at T1. A marker written again after C3 is a new
+ * object that nothing deletes before the next run, whose C2 sees it fresh.
  */
 /** MARKER_WINDOW (storage.gc.claimWindow) by default; PUSH_BOUND is a third of it. */
 export const DEFAULT_CLAIM_WINDOW_MS = 15 * 60_000;
@@ -125,6 +141,8 @@ export class InUseMarkers {
         if (t.digest !== undefined) throw new ManifestBlobUnknown(t.digest);
         busy = true;
       });
+      // T2': GC may have removed the tag's marker as an orphan between T1 and T2.
+      if (!busy && tag && !(await this.exists(keyportPaths.tagInUse(tag.name, tag.tag)))) busy = true;
       if (!busy) return started;
       // Retention removes a tag within milliseconds of its tombstone; one that stays
       // was left by a killed run, and is ignored once past TOMBSTONE_TTL.
@@ -136,6 +154,16 @@ export class InUseMarkers {
   /** The bound between P1 and P3: past it the markers may no longer protect the push. */
   stillFresh(claimedAt: number): boolean {
     return Date.now() - claimedAt < this.pushBound;
+  }
+
+  private async exists(p: string): Promise<boolean> {
+    try {
+      await this.driver.stat(p);
+      return true;
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return false;
+      throw e;
+    }
   }
 
   /** A tombstone written recently enough that its writer may still act on it. */

@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { recordPaths } from '../../src/cache/records.js';
 import { compileRetention } from '../../src/config/retention.js';
 import { keyportPaths } from '../../src/gc/paths.js';
+import { InUseMarkers } from '../../src/gc/protocol.js';
 import { applyTagRetention } from '../../src/gc/retention.js';
+import { dropOrphanTagMarkers } from '../../src/gc/tag-markers.js';
 import { parseDigest } from '../../src/oci/reference.js';
 import { paths } from '../../src/registry/store/paths.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
@@ -33,7 +35,7 @@ describe('GC retention rules on the filesystem driver', () => {
   before(async () => {
     ({ kp, minter, client } = await startRegistry({ KEYPORT_STORAGE_DRIVER: 'filesystem', KEYPORT_STORAGE_GC_CLAIM_WINDOW: '1' }));
     root = path.join(kp.dir, 'data');
-    token = await minter.all('alice/last', 'alice/pattern', 'alice/untagged', 'mirror/hub', 'alice/dry', 'alice/off', 'other/none', 'alice/race-before-recheck', 'alice/race-before-delete');
+    token = await minter.all('alice/last', 'alice/pattern', 'alice/untagged', 'mirror/hub', 'alice/dry', 'alice/off', 'other/none', 'alice/race-before-recheck', 'alice/race-before-delete', 'alice/markers');
   });
   after(async () => {
     await kp?.stop();
@@ -246,6 +248,92 @@ describe('GC retention rules on the filesystem driver', () => {
     await pullsWhole(R, 'a');
     await pullsWhole(R, 'b');
   });
+
+  /**
+   * Tag markers of tags that are gone: a store where tags come and go for years must
+   * not keep one marker per tag ever pushed.
+   */
+  it('GC removes the markers of deleted tags, keeps those of live tags and of pushes in flight', async () => {
+    const R = 'alice/markers';
+    const marker = (tag: string) => path.join(root, keyportPaths.tagInUse(R, tag));
+    const exists = (p: string) => fs.stat(p).then(() => true, () => false);
+    await client.pushImage(R, 'kept', token);
+    await client.pushImage(R, 'gone', token);
+    const del = await client.api('DELETE', `/v2/${R}/manifests/gone`, token);
+    assert.equal(del.status, 202, del.text);
+    assert.ok(await exists(marker('gone')), 'the deleted tag left its marker');
+    await new Promise((r) => setTimeout(r, 1200)); // past the claim window
+    // A push of a new tag between its claim and its tag write.
+    await fs.writeFile(marker('inflight'), new Date().toISOString());
+    const r = await gc(['--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await exists(marker('gone')), false, 'the deleted tag\'s marker went');
+    assert.ok(await exists(marker('kept')), 'a live tag keeps its marker');
+    assert.ok(await exists(marker('inflight')), 'a fresh marker stays: its push may still write the tag');
+    assert.equal((await fs.readdir(path.dirname(path.join(root, keyportPaths.tagTombstone(R, 'x')))).catch(() => [])).length, 0, 'no tombstone left');
+    await pullsWhole(R, 'kept');
+    // The tag can be pushed again, and claims it again.
+    await client.pushImage(R, 'gone', token);
+    await pullsWhole(R, 'gone');
+    assert.ok(await exists(marker('gone')));
+    await fs.rm(marker('inflight'));
+  });
+
+  /**
+   * The interleavings of C2 < T1 < C3 (protocol.ts): GC found the marker stale, then
+   * a push wrote it, then GC deleted it. The push checks for the tag's tombstone
+   * either before GC removed it (it waits and claims again) or after (T2' finds its
+   * marker gone and claims again); either way it ends with its marker in place.
+   */
+  for (const when of ['tombstone-seen', 'tombstone-gone'] as const) {
+    it(`a push claiming a tag while GC removes its orphan marker ends with its marker in place (${when})`, async () => {
+      const R = 'alice/markers';
+      const tag = `racing-${when}`;
+      const driver = new FilesystemDriver({ root, fsync: true });
+      const markerPath = keyportPaths.tagInUse(R, tag);
+      const stale = new Date(Date.now() - 5000);
+      await driver.putContent(markerPath, Buffer.from(stale.toISOString()));
+      await fs.utimes(path.join(root, markerPath), stale, stale);
+      const signal = () => {
+        let done!: () => void;
+        const p = new Promise<void>((r) => (done = r));
+        return { p, done };
+      };
+      const t1 = signal(); // the push wrote its marker
+      const t2 = signal(); // the push looked for the tombstone
+      const gcDone = signal();
+      const pushSide: StorageDriver = Object.create(driver) as StorageDriver;
+      pushSide.putContent = async (p, b, o) => {
+        await driver.putContent(p, b, o);
+        if (p === markerPath) t1.done();
+      };
+      let looked = false;
+      pushSide.stat = async (p) => {
+        if (p === keyportPaths.tagTombstone(R, tag) && !looked) {
+          looked = true;
+          if (when === 'tombstone-gone') await gcDone.p;
+          t2.done();
+        }
+        return driver.stat(p);
+      };
+      let claiming: Promise<number> | undefined;
+      const gcSide: StorageDriver = Object.create(driver) as StorageDriver;
+      gcSide.delete = async (p, o) => {
+        if (p === markerPath && !claiming) {
+          claiming = new InUseMarkers(pushSide, 1000).claim([], { name: R, tag });
+          await (when === 'tombstone-seen' ? t2.p : t1.p);
+        }
+        return driver.delete(p, o);
+      };
+      assert.equal(await dropOrphanTagMarkers(gcSide, new Set([`${R}:kept`, `${R}:gone`]), { claimWindowMs: 1000 }), 1);
+      gcDone.done();
+      assert.ok(claiming, 'the push claimed the tag during the removal');
+      await claiming;
+      assert.ok(looked);
+      assert.ok((await driver.stat(markerPath)).modTime.getTime() > stale.getTime(), 'the push\'s marker is there');
+      await driver.delete(markerPath);
+    });
+  }
 
   it('a bad rule stops start-up with a message naming the rule and field', async () => {
     const bad = JSON.stringify([{ repositories: '^ok/', keepLast: 1 }, { repositories: '^x/', untaggedOlderThan: 'soon' }]);
