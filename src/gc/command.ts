@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { compileRetention } from '../config/retention.js';
@@ -25,6 +26,9 @@ Options:
       --grace SECONDS    keep anything written less than this long ago (default: storage.gc.grace, 3600)
       --json             print one JSON object with the counts on the last line
   -c, --config FILE      configuration file, as for keyport registry; also KEYPORT_*
+
+It runs ten steps nicer than its caller, so that a registry on the same host is
+served first (nice -n -10 keyport gc: the caller's priority).
 
 Retention rules (storage.gc.retention) are applied first: the tags and untagged
 manifests they condemn are removed (listed with --dry-run), then collected as above.
@@ -78,6 +82,7 @@ export async function runGcCommand(argv: string[], io: GcIo): Promise<number> {
     }
     grace = Number(values.grace);
   }
+  yieldCpuToRegistries();
   // Logs go to stderr so that stdout carries the report (and the JSON line) only.
   const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, process.stderr);
   const driver = await createStorageDriver(config.storage, log);
@@ -153,4 +158,17 @@ function describe(r: GcReport): string {
   }
   if (r.kept_in_use) lines.push(`kept ${r.kept_in_use} candidates that pushes claimed during the run`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * GC is batch work that usually shares its host with a serving registry (from cron on a
+ * controller): ten steps of niceness let the scheduler prefer the registry's requests.
+ * Relative to the caller's, so `nice -n -10 keyport gc` runs it at the caller's priority.
+ */
+function yieldCpuToRegistries(): void {
+  try {
+    os.setPriority(Math.min(19, os.getPriority() + 10));
+  } catch {
+    // Not permitted here (a sandbox): run at the caller's priority.
+  }
 }

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { freePort, KeyportProcess } from '../helpers/keyport.js';
+import { CLI, freePort, KeyportProcess, tempDir } from '../helpers/keyport.js';
 import { runGc } from '../../src/gc/run.js';
 import { createLogger } from '../../src/log/logger.js';
 import { FilesystemDriver } from '../../src/storage/filesystem/driver.js';
@@ -156,5 +159,31 @@ test('GC during pushes: pushers on two registry processes keep pushing shared an
     stop = true;
     await second.stop();
     await kp.stop();
+  }
+});
+
+test('keyport gc runs ten steps nicer than its caller, so a registry on the same host is served first', async () => {
+  // A named pipe where the lease record should be: reading it blocks until a writer
+  // comes, which holds the real command still long enough to look at it.
+  const root = tempDir('gc-nice');
+  const leaseDir = path.join(root, 'docker/registry/v2/_keyport/gc/lease');
+  fs.mkdirSync(leaseDir, { recursive: true });
+  const fifo = spawn('mkfifo', [path.join(leaseDir, '1')]);
+  assert.equal(await new Promise((r) => fifo.once('exit', r)), 0);
+  const gc = spawn(process.execPath, [CLI, 'gc'], { env: { PATH: process.env.PATH, HOME: root, KEYPORT_STORAGE_ROOT: root, KEYPORT_CERTS_DIR: path.join(root, 'certs') }, stdio: 'ignore' });
+  try {
+    const want = Math.min(19, os.getPriority() + 10);
+    let seen: number | undefined;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      assert.equal(gc.exitCode, null, 'keyport gc is still waiting for the lease record');
+      // Field 19 of /proc/PID/stat, counted after the parenthesised command name.
+      seen = Number(fs.readFileSync(`/proc/${gc.pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[16]);
+      if (seen === want) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(seen, want);
+  } finally {
+    gc.kill('SIGKILL');
   }
 });
