@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
-import { parseDigest, type Digest } from '../../oci/reference.js';
+import type { Digest } from '../../oci/reference.js';
 import { PathNotFoundError, type StorageDriver } from '../../storage/driver.js';
+import { linkPresent } from './links.js';
 import { paths } from './paths.js';
 
 /**
@@ -22,14 +23,8 @@ export class BlobStore {
     }
   }
 
-  async isLinked(name: string, d: Digest): Promise<boolean> {
-    try {
-      const link = await this.driver.getContent(paths.layerLink(name, d));
-      return parseDigest(link.toString('utf8').trim())?.value === d.value;
-    } catch (e) {
-      if (e instanceof PathNotFoundError) return false;
-      throw e;
-    }
+  isLinked(name: string, d: Digest): Promise<boolean> {
+    return linkPresent(this.driver, paths.layerLink(name, d));
   }
 
   /** The blob's size when the repository may serve it (linked and present). */

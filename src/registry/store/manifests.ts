@@ -6,6 +6,7 @@ import { InUseMarkers } from '../../gc/protocol.js';
 import { DescriptorSizeMismatch, DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown, ReferenceInvalid } from './errors.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest, type Target } from '../manifest.js';
 import type { BlobStore } from './blobs.js';
+import { linkPresent, readLink } from './links.js';
 import { paths } from './paths.js';
 
 export interface StoredManifest {
@@ -46,15 +47,6 @@ export function pushReference(ref: string): Reference {
   const parsed = parseReference(ref);
   if (parsed) return parsed;
   throw new ReferenceInvalid(ref, ref.includes(':') ? 'digest' : 'tag');
-}
-
-async function readLink(driver: StorageDriver, path: string): Promise<Digest | undefined> {
-  try {
-    return parseDigest((await driver.getContent(path)).toString('utf8').trim());
-  } catch (e) {
-    if (e instanceof PathNotFoundError) return undefined;
-    throw e;
-  }
 }
 
 /**
@@ -155,7 +147,7 @@ export class ManifestStore {
 
   /** Size of a manifest stored in this repository, or undefined when it has none. */
   private async storedManifestSize(name: string, d: Digest): Promise<number | undefined> {
-    if (!(await readLink(this.driver, paths.revisionLink(name, d)))) return undefined;
+    if (!(await linkPresent(this.driver, paths.revisionLink(name, d)))) return undefined;
     return this.blobs.size(d);
   }
 
@@ -163,7 +155,7 @@ export class ManifestStore {
   async resolve(name: string, ref: Reference): Promise<Digest | undefined> {
     const digest = ref.kind === 'tag' ? await readLink(this.driver, paths.tagCurrent(name, ref.tag)) : ref.digest;
     if (!digest) return undefined;
-    return (await readLink(this.driver, paths.revisionLink(name, digest))) ? digest : undefined;
+    return (await linkPresent(this.driver, paths.revisionLink(name, digest))) ? digest : undefined;
   }
 
   async get(name: string, ref: Reference): Promise<StoredManifest> {
@@ -198,7 +190,7 @@ export class ManifestStore {
       return { digest: current, tags: [ref.tag] };
     }
     const digest = ref.digest;
-    if (!(await readLink(this.driver, paths.revisionLink(name, digest)))) throw new ManifestUnknown(digest.value);
+    if (!(await linkPresent(this.driver, paths.revisionLink(name, digest)))) throw new ManifestUnknown(digest.value);
     let subject: Digest | undefined;
     try {
       subject = parseManifest(await this.blobs.read(digest), undefined).subject;
