@@ -180,36 +180,52 @@ interface Transfers {
 
 let run = 0;
 /**
- * BENCH_RUNS rounds of monolithic push, chunked push and pull against one target. A fresh
- * repository each time, and `clear` forgets every stored blob before each push, so
- * nothing is deduplicated.
+ * BENCH_RUNS rounds of monolithic push, chunked push and pull against every target, the
+ * targets' order alternating from round to round so that neither side always goes first
+ * (after the other's writeback, or on a cooler machine). A fresh repository each time,
+ * and a target's `clear` forgets every stored blob before each push, so nothing is
+ * deduplicated. Medians per target, by name.
  */
-async function transfers(t: Target, label: string, clear: () => void | Promise<void>): Promise<Transfers> {
-  const mono: number[] = [];
-  const chunked: number[] = [];
-  const pulls: number[] = [];
-  let repo = '';
+async function transfers(sides: Array<{ t: Target; clear: () => void | Promise<void> }>, label: string): Promise<Record<string, Transfers>> {
+  const samples = sides.map(() => ({ mono: [] as number[], chunked: [] as number[], pulls: [] as number[], repo: '' }));
   for (let i = 0; i < RUNS; i++) {
-    const repoA = `bench/mono${run}`;
-    const repoB = `bench/chunk${run}`;
-    run++;
-    const token = await minter.all(repoA, repoB);
-    await clear();
-    mono.push(pushMonolithic(t, repoA, token));
-    await clear();
-    chunked.push(pushChunked(t, repoB, token));
-    pulls.push(pull(t, repoB, token));
-    repo = repoB;
-    // Progress, and the spread behind the medians (stderr: the tables stay on stdout).
-    console.error(`${label} ${t.name}, run ${i + 1}/${RUNS}: push ${fmt(mbps(mono[i]!))}, chunked push ${fmt(mbps(chunked[i]!))}, pull ${fmt(mbps(pulls[i]!))} MB/s`);
+    const order = [...sides.keys()];
+    if (i % 2) order.reverse();
+    for (const k of order) {
+      const { t, clear } = sides[k]!;
+      const m = samples[k]!;
+      const repoA = `bench/mono${run}`;
+      const repoB = `bench/chunk${run}`;
+      run++;
+      const token = await minter.all(repoA, repoB);
+      await clear();
+      m.mono.push(pushMonolithic(t, repoA, token));
+      await clear();
+      m.chunked.push(pushChunked(t, repoB, token));
+      m.pulls.push(pull(t, repoB, token));
+      m.repo = repoB;
+      // Progress, and the spread behind the medians (stderr: the tables stay on stdout).
+      console.error(`${label} ${t.name}, run ${i + 1}/${RUNS}: push ${fmt(mbps(m.mono[i]!))}, chunked push ${fmt(mbps(m.chunked[i]!))}, pull ${fmt(mbps(m.pulls[i]!))} MB/s`);
+    }
   }
-  return { mono: mbps(median(mono)), chunked: mbps(median(chunked)), pull: mbps(median(pulls)), repo };
+  const out: Record<string, Transfers> = {};
+  sides.forEach(({ t }, k) => {
+    const m = samples[k]!;
+    out[t.name] = { mono: mbps(median(m.mono)), chunked: mbps(median(m.chunked)), pull: mbps(median(m.pulls)), repo: m.repo };
+  });
+  return out;
 }
 
 const results: Record<string, Record<string, number>> = {};
+const fsTransfers = await transfers(
+  targets.map((t) => {
+    const dataDir = t.name === 'Keyport' ? path.join(keyport.dir, 'data') : path.join(dist.dir, 'data');
+    return { t, clear: () => fs.rmSync(path.join(dataDir, 'docker/registry/v2/blobs'), { recursive: true, force: true }) };
+  }),
+  'filesystem',
+);
 for (const t of targets) {
-  const dataDir = t.name === 'Keyport' ? path.join(keyport.dir, 'data') : path.join(dist.dir, 'data');
-  const { mono, chunked, pull: pulled } = await transfers(t, 'filesystem', () => fs.rmSync(path.join(dataDir, 'docker/registry/v2/blobs'), { recursive: true, force: true }));
+  const { mono, chunked, pull: pulled } = fsTransfers[t.name]!;
   const r: Record<string, number> = { mono, chunked, pull: pulled };
 
   // A small image to HEAD and GET.
@@ -332,12 +348,16 @@ if (process.env.BENCH_SWIFT !== '0') {
     // Both drivers keep a driver path P as the object files/P.
     const hex = digest.slice('sha256:'.length);
     const dataObject = `files/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
+    // One untimed push first: Keyport logs in to Swift on its first request (Distribution
+    // at start), and the fresh Swift warms up.
+    for (const t of swiftTargets) pushMonolithic(t, 'bench/warmup', await minter.all('bench/warmup'));
+    const swiftTransfers = await transfers(
+      swiftTargets.map((t) => ({ t, clear: () => swift.clear(containers[t.name as keyof typeof containers]) })),
+      'swift',
+    );
     for (const t of swiftTargets) {
       const container = containers[t.name as keyof typeof containers];
-      // One untimed push first: Keyport logs in to Swift on its first request (Distribution
-      // at start), and the fresh Swift warms up on whichever side comes first.
-      pushMonolithic(t, 'bench/warmup', await minter.all('bench/warmup'));
-      const x = await transfers(t, 'swift', () => swift.clear(container));
+      const x = swiftTransfers[t.name]!;
       // The blob really is in Swift, whole, and reads back with its digest.
       const stored = await swift.size(container, dataObject);
       if (stored !== size) throw new Error(`${t.name}: Swift holds ${container}/${dataObject} with ${stored} bytes, expected ${size}`);
