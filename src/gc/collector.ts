@@ -1,6 +1,7 @@
 import { parseDigest, type Digest } from '../oci/reference.js';
 import { parseManifest } from '../registry/manifest.js';
 import { CatalogStore } from '../registry/store/catalog.js';
+import { readLink } from '../registry/store/links.js';
 import { paths } from '../registry/store/paths.js';
 import { PathNotFoundError, StorageError, type StorageDriver } from '../storage/driver.js';
 import type { RetentionRule } from '../config/retention.js';
@@ -319,7 +320,7 @@ export class Collector {
       const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
       if (this.dryRunRemovedTags.has(`${name}:${tag}`)) continue;
       repo.tags.add(tag);
-      const d = await this.readLink(paths.tagCurrent(name, tag));
+      const d = await readLink(this.driver, paths.tagCurrent(name, tag));
       if (d) repo.tagged.push(d);
     }
     for (const r of await this.linkedDigests(`${paths.revisionsRoot(name)}`)) repo.revisions.set(r.digest.value, r);
@@ -424,7 +425,7 @@ export class Collector {
     const tags: string[] = [];
     for (const tagDir of await this.listOrEmpty(paths.tagsRoot(name))) {
       const tag = tagDir.slice(tagDir.lastIndexOf('/') + 1);
-      if ((await this.readLink(paths.tagCurrent(name, tag)))?.value === d.value) tags.push(tag);
+      if ((await readLink(this.driver, paths.tagCurrent(name, tag)))?.value === d.value) tags.push(tag);
     }
     return tags;
   }
@@ -456,15 +457,6 @@ export class Collector {
       if (await this.hasAnyObject(child)) return true;
     }
     return false;
-  }
-
-  private async readLink(p: string): Promise<Digest | undefined> {
-    try {
-      return parseDigest((await this.driver.getContent(p)).toString('utf8').trim());
-    } catch (e) {
-      if (e instanceof PathNotFoundError) return undefined;
-      throw e;
-    }
   }
 
   private listOrEmpty(p: string): Promise<string[]> {
